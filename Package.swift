@@ -1,0 +1,54 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+// Hot kernels index raw pointers with wrapping arithmetic; exclusivity checks on the
+// tensor engine's classes cost more than the work they guard, so they are off there.
+let kernelSettings: [SwiftSetting] = [
+    .unsafeFlags(["-enforce-exclusivity=unchecked"]),
+]
+
+let package = Package(
+    name: "NEO-train",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "neo-train", targets: ["neo-train"]),
+        .library(name: "NeoTensor", targets: ["NeoTensor"]),
+        .library(name: "NeoNN", targets: ["NeoNN"]),
+        .library(name: "NeoIO", targets: ["NeoIO"]),
+        .library(name: "NeoTrain", targets: ["NeoTrain"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/LebJe/TOMLKit", from: "0.6.0"),
+    ],
+    targets: [
+        // System libraries (Debian: libopenblas-dev, libhdf5-dev, libsndfile1-dev, libzstd-dev).
+        .systemLibrary(name: "CBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
+        .systemLibrary(name: "CHDF5", pkgConfig: "hdf5", providers: [.apt(["libhdf5-dev"])]),
+        .systemLibrary(name: "CSndfile", pkgConfig: "sndfile", providers: [.apt(["libsndfile1-dev"])]),
+        .systemLibrary(name: "CZstd", pkgConfig: "libzstd", providers: [.apt(["libzstd-dev"])]),
+
+        .target(name: "NeoTensor", dependencies: ["CBLAS"], swiftSettings: kernelSettings),
+        .target(name: "NeoNN", dependencies: ["NeoTensor"], swiftSettings: kernelSettings),
+        .target(name: "NeoIO", dependencies: ["NeoTensor", "NeoNN", "CHDF5", "CZstd"]),
+        .target(name: "NeoTrain", dependencies: [
+            "NeoTensor", "NeoNN", "NeoIO",
+            .product(name: "TOMLKit", package: "TOMLKit"),
+        ]),
+        .executableTarget(name: "neo-train", dependencies: [
+            "NeoTrain",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
+
+        // Test support: finite-difference gradcheck and comparison helpers shared by all tests.
+        .target(name: "NeoTestSupport", dependencies: ["NeoTensor", "NeoIO"]),
+        // Runs an engine misuse by name so a test can observe the trap from outside.
+        .executableTarget(name: "neo-tensor-probe", dependencies: ["NeoTensor"]),
+
+        .testTarget(name: "NeoTensorTests", dependencies: ["NeoTensor", "NeoTestSupport", "neo-tensor-probe"]),
+        .testTarget(name: "NeoNNTests", dependencies: ["NeoNN", "NeoTestSupport"]),
+        .testTarget(name: "NeoIOTests", dependencies: ["NeoIO", "NeoTestSupport"]),
+        .testTarget(name: "NeoTrainTests", dependencies: ["NeoTrain", "NeoTestSupport", "neo-train"]),
+    ],
+    swiftLanguageModes: [.v6]
+)

@@ -1,0 +1,54 @@
+import Foundation
+
+/// Runs the project's Python cross-check scripts (Tests/crosscheck/*.py). Returns nil when
+/// python3 or a required module is missing, so the caller can skip; otherwise the exit status
+/// and combined output.
+public enum PythonCrossCheck {
+    /// Repository root, found from this source file's location.
+    public static let repoRoot: URL = URL(fileURLWithPath: #filePath)
+        .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+
+    public static func python() -> String? {
+        for p in ["/usr/local/bin/python3", "/usr/bin/python3"] where FileManager.default.isExecutableFile(atPath: p) { return p }
+        if let path = ProcessInfo.processInfo.environment["PATH"] {
+            for dir in path.split(separator: ":") {
+                let p = "\(dir)/python3"
+                if FileManager.default.isExecutableFile(atPath: p) { return p }
+            }
+        }
+        return nil
+    }
+
+    /// True when python3 can import every module in `modules`.
+    public static func available(_ modules: [String]) -> Bool {
+        guard let py = python() else { return false }
+        let r = run(py, ["-c", modules.map { "import \($0)" }.joined(separator: "; ")])
+        return r.status == 0
+    }
+
+    /// Runs `Tests/crosscheck/<script>` with arguments.
+    public static func runScript(_ script: String, _ args: [String]) -> (status: Int32, output: String) {
+        guard let py = python() else { return (127, "python3 not found") }
+        return run(py, [repoRoot.appendingPathComponent("Tests/crosscheck/\(script)").path] + args)
+    }
+
+    public static func run(_ exe: String, _ args: [String]) -> (status: Int32, output: String) {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: exe)
+        p.arguments = args
+        let pipe = Pipe()
+        p.standardOutput = pipe
+        p.standardError = pipe
+        do { try p.run() } catch { return (127, "\(error)") }
+        let data = pipe.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        return (p.terminationStatus, String(decoding: data, as: UTF8.self))
+    }
+
+    /// A fresh temporary folder.
+    public static func temporaryDirectory(_ tag: String) -> URL {
+        let u = FileManager.default.temporaryDirectory.appendingPathComponent("neo-\(tag)-\(UUID().uuidString)")
+        try? FileManager.default.createDirectory(at: u, withIntermediateDirectories: true)
+        return u
+    }
+}

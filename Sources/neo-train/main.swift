@@ -1,0 +1,2 @@
+import NeoTrain
+print("neo-train")

@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Installs everything NEO-train needs on a fresh Debian machine (run as root), skipping what is
+# already there: C libraries from Debian, and the Python packages used by the cross-checks.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+apt_packages=(pkg-config libopenblas-dev libhdf5-dev libsndfile1-dev libzstd-dev
+              espeak-ng libespeak-ng-dev libfftw3-dev libsoxr-dev sox ffmpeg)
+missing=()
+for p in "${apt_packages[@]}"; do
+  dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "setup: installing Debian packages: ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
+if command -v python3 >/dev/null 2>&1; then
+  need=()
+  python3 -c "import numpy" 2>/dev/null || need+=(numpy)
+  python3 -c "import h5py" 2>/dev/null || need+=(h5py)
+  python3 -c "import hdf5plugin" 2>/dev/null || need+=(hdf5plugin)
+  python3 -c "import safetensors" 2>/dev/null || need+=(safetensors)
+  python3 -c "import torch" 2>/dev/null || need+=("torch==2.13.0+cpu")
+  if [ ${#need[@]} -gt 0 ]; then
+    echo "setup: installing Python packages: ${need[*]}"
+    pip install -q --disable-pip-version-check "${need[@]}" || echo "setup: warning: pip install failed; cross-checks will be skipped"
+  fi
+else
+  echo "setup: no python3; cross-checks against PyTorch/h5py will be skipped"
+fi
