@@ -27,12 +27,18 @@ let package = Package(
         .systemLibrary(name: "CHDF5", pkgConfig: "hdf5", providers: [.apt(["libhdf5-dev"])]),
         .systemLibrary(name: "CSndfile", pkgConfig: "sndfile", providers: [.apt(["libsndfile1-dev"])]),
         .systemLibrary(name: "CZstd", pkgConfig: "libzstd", providers: [.apt(["libzstd-dev"])]),
+        .systemLibrary(name: "CFFTW", pkgConfig: "fftw3f", providers: [.apt(["libfftw3-dev"])]),
+        .systemLibrary(name: "CSoxr", pkgConfig: "soxr", providers: [.apt(["libsoxr-dev"])]),
+        .systemLibrary(name: "CEspeak", pkgConfig: "espeak-ng", providers: [.apt(["libespeak-ng-dev"])]),
 
         .target(name: "NeoTensor", dependencies: ["CBLAS"], swiftSettings: kernelSettings),
         .target(name: "NeoNN", dependencies: ["NeoTensor"], swiftSettings: kernelSettings),
         .target(name: "NeoIO", dependencies: ["NeoTensor", "NeoNN", "CHDF5", "CZstd"]),
+        .target(name: "NeoAudio", dependencies: ["NeoTensor", "NeoNN", "NeoIO", "CSndfile", "CFFTW", "CSoxr"],
+                swiftSettings: kernelSettings),
+        .target(name: "NeoData", dependencies: ["NeoTensor", "NeoIO", "NeoAudio", "CEspeak"]),
         .target(name: "NeoTrain", dependencies: [
-            "NeoTensor", "NeoNN", "NeoIO",
+            "NeoTensor", "NeoNN", "NeoIO", "NeoAudio", "NeoData",
             .product(name: "TOMLKit", package: "TOMLKit"),
         ]),
         .executableTarget(name: "neo-train", dependencies: [
@@ -48,6 +54,8 @@ let package = Package(
         .testTarget(name: "NeoTensorTests", dependencies: ["NeoTensor", "NeoTestSupport", "neo-tensor-probe"]),
         .testTarget(name: "NeoNNTests", dependencies: ["NeoNN", "NeoTestSupport"]),
         .testTarget(name: "NeoIOTests", dependencies: ["NeoIO", "NeoTestSupport"]),
+        .testTarget(name: "NeoAudioTests", dependencies: ["NeoAudio", "NeoTestSupport"]),
+        .testTarget(name: "NeoDataTests", dependencies: ["NeoData", "NeoTestSupport"]),
         .testTarget(name: "NeoTrainTests", dependencies: ["NeoTrain", "NeoTestSupport", "neo-train"]),
     ],
     swiftLanguageModes: [.v6]

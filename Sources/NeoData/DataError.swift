@@ -1,0 +1,7 @@
+/// Errors from dataset shards, manifests and importers, each naming the file and the problem.
+public struct DataError: Error, CustomStringConvertible {
+    public let file: String
+    public let problem: String
+    public init(file: String, _ problem: String) { self.file = file; self.problem = problem }
+    public var description: String { "\(file): \(problem)" }
+}
