@@ -9,13 +9,14 @@ public enum PythonCrossCheck {
         .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
 
     public static func python() -> String? {
-        for p in ["/usr/local/bin/python3", "/usr/bin/python3"] where FileManager.default.isExecutableFile(atPath: p) { return p }
+        // The python3 on PATH is the one setup.sh installed packages into.
         if let path = ProcessInfo.processInfo.environment["PATH"] {
             for dir in path.split(separator: ":") {
                 let p = "\(dir)/python3"
                 if FileManager.default.isExecutableFile(atPath: p) { return p }
             }
         }
+        for p in ["/usr/local/bin/python3", "/usr/bin/python3"] where FileManager.default.isExecutableFile(atPath: p) { return p }
         return nil
     }
 
