@@ -37,8 +37,9 @@ let package = Package(
         .target(name: "NeoAudio", dependencies: ["NeoTensor", "NeoNN", "NeoIO", "CSndfile", "CFFTW", "CSoxr"],
                 swiftSettings: kernelSettings),
         .target(name: "NeoData", dependencies: ["NeoTensor", "NeoIO", "NeoAudio", "CEspeak"]),
+        .target(name: "Vocal", dependencies: ["NeoTensor", "NeoNN"], swiftSettings: kernelSettings),
         .target(name: "NeoTrain", dependencies: [
-            "NeoTensor", "NeoNN", "NeoIO", "NeoAudio", "NeoData",
+            "NeoTensor", "NeoNN", "NeoIO", "NeoAudio", "NeoData", "Vocal",
             .product(name: "TOMLKit", package: "TOMLKit"),
         ]),
         .executableTarget(name: "neo-train", dependencies: [
@@ -56,6 +57,7 @@ let package = Package(
         .testTarget(name: "NeoIOTests", dependencies: ["NeoIO", "NeoTestSupport"]),
         .testTarget(name: "NeoAudioTests", dependencies: ["NeoAudio", "NeoTestSupport"]),
         .testTarget(name: "NeoDataTests", dependencies: ["NeoData", "NeoTestSupport"]),
+        .testTarget(name: "VocalTests", dependencies: ["Vocal", "NeoTestSupport"]),
         .testTarget(name: "NeoTrainTests", dependencies: ["NeoTrain", "NeoTestSupport", "neo-train"]),
     ],
     swiftLanguageModes: [.v6]
