@@ -72,7 +72,6 @@ public struct TrainSection: RecipeSection {
     public var batch = 32
     public var accumulation = 1
     public var evalEvery = 0
-    public var evalBatches = 4
     public var checkpointEvery = 0
     public var keepLast = 3
     public var ema = 0.0
@@ -83,7 +82,6 @@ public struct TrainSection: RecipeSection {
         .integer("batch", \.batch, .atLeast(1), "examples per micro-batch"),
         .integer("accumulation", \.accumulation, .atLeast(1), "micro-batches summed into one step"),
         .integer("eval_every", \.evalEvery, .atLeast(0), "evaluate every N steps; 0 never"),
-        .integer("eval_batches", \.evalBatches, .atLeast(1), "batches per evaluation"),
         .integer("checkpoint_every", \.checkpointEvery, .atLeast(0), "checkpoint every N steps; 0 only at the end"),
         .integer("keep_last", \.keepLast, .atLeast(1), "checkpoints kept (plus the best)"),
         .number("ema", \.ema, .unitHalfOpen, "EMA decay of the parameters; 0 turns EMA off"),

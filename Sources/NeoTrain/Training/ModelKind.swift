@@ -21,12 +21,11 @@ public struct ModelKind: Sendable {
     public var name: String { schema.name }
 
     /// A kind trained by the generic loop: `makeTask` builds the task from the recipe.
-    public init<T: TrainingTask>(name: String, summary: String, sections: [SectionSchema],
-                                 makeTask: @escaping @Sendable (Recipe) throws -> T) {
+    public init(name: String, summary: String, sections: [SectionSchema],
+                makeTask: @escaping @Sendable (Recipe) throws -> any TrainingTask) {
         schema = RecipeKindSchema(name: name, summary: summary, sections: sections)
         pretrain = { recipe, folder, resume, debug in
-            let task = try makeTask(recipe)
-            return try Trainer(task: task, recipe: recipe, runFolder: folder, debug: debug).run(resume: resume)
+            try trainGeneric(makeTask(recipe), recipe: recipe, folder: folder, resume: resume, debug: debug)
         }
     }
 
@@ -41,4 +40,10 @@ public struct ModelKind: Sendable {
     public static let builtIn: [ModelKind] = [
         ToyRegression.kind,
     ]
+}
+
+/// Opens the task's concrete type for the generic trainer.
+private func trainGeneric<T: TrainingTask>(_ task: T, recipe: Recipe, folder: RunFolder, resume: Bool,
+                                           debug: DebugHooks) throws -> TrainingOutcome {
+    try Trainer(task: task, recipe: recipe, runFolder: folder, debug: debug).run(resume: resume)
 }

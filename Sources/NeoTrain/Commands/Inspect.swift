@@ -1,0 +1,3 @@
+public enum InspectCommand {
+    public static func describe(path: String, includeRecipe: Bool) throws -> String { "" }
+}
