@@ -47,8 +47,11 @@ struct Inspect: ParsableCommand {
     @Flag(help: "Leave out the recipe text.")
     var noRecipe = false
 
+    @Flag(help: "Read every dataset and check its checksum.")
+    var verify = false
+
     func run() throws {
-        print(try InspectCommand.describe(path: checkpoint, includeRecipe: !noRecipe), terminator: "")
+        print(try InspectCommand.describe(path: checkpoint, includeRecipe: !noRecipe, verify: verify), terminator: "")
     }
 }
 

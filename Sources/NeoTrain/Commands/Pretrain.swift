@@ -12,6 +12,9 @@ public enum PretrainCommand {
             throw TrainError("\(recipePath): model.kind: no trainer for \(recipe.modelKind ?? "(none)")")
         }
         let folder = try RunFolder(path: runDirectory ?? recipe.run.outputDir + "/" + recipe.run.name)
+        if !resume && (try folder.checkpoints(keepLast: recipe.train.keepLast)).hasAny() {
+            throw TrainError("\(folder.path) already holds checkpoints; pass --resume to continue that run, or choose another --run-dir")
+        }
         if resume, let previous = try? String(contentsOfFile: folder.recipePath, encoding: .utf8),
            let old = try? Recipe.parse(text: previous, source: folder.recipePath, kinds: kinds.map(\.schema)) {
             let changes = recipe.differences(from: old)

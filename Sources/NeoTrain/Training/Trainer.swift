@@ -142,17 +142,16 @@ public final class Trainer<Task: TrainingTask> {
     public func run(resume: Bool) throws -> TrainingOutcome {
         let checkpoints = try runFolder.checkpoints(keepLast: options.keepLast)
         var startStep = 0
-        var best: Float? = nil
         if resume {
             if let snap = try checkpoints.latestValid() {
                 try restore(snap)
                 startStep = snap.step
-                best = try checkpoints.bestMetric()
+                
                 runFolder.note("resuming from \(snap.path ?? "checkpoint") at step \(snap.step)")
             } else {
                 runFolder.note("no checkpoint in \(runFolder.path) yet; starting from step 0")
             }
-        } else if try checkpoints.hasAny() {
+        } else if checkpoints.hasAny() {
             throw TrainError("\(runFolder.path) already holds checkpoints; pass --resume to continue that run, or choose another --run-dir")
         }
         guard startStep <= options.steps else {
@@ -178,7 +177,7 @@ public final class Trainer<Task: TrainingTask> {
             if let sig = stop.requested {
                 // A signal that arrived while the previous step's checkpoint was being written.
                 if lastCheckpointStep != step {
-                    lastCheckpoint = try checkpoints.save(snapshot(step: step, metrics: []), best: &best, debug: options.debug)
+                    lastCheckpoint = try checkpoints.save(snapshot(step: step, metrics: []), debug: options.debug)
                 }
                 return TrainingOutcome(ending: .interrupted(signal: sig), step: step, startStep: startStep,
                                        lastLoss: lastLoss, checkpointPath: lastCheckpoint)
@@ -234,7 +233,7 @@ public final class Trainer<Task: TrainingTask> {
 
             let due = options.checkpointEvery > 0 && step % options.checkpointEvery == 0
             if due || step == options.steps || stop.requested != nil {
-                lastCheckpoint = try checkpoints.save(snapshot(step: step, metrics: evalMetrics), best: &best, debug: options.debug)
+                lastCheckpoint = try checkpoints.save(snapshot(step: step, metrics: evalMetrics), debug: options.debug)
                 lastCheckpointStep = step
             }
             let extra = evalMetrics.map { "\($0.0) \(ProgressLine.format($0.1))" }.joined(separator: "  ")
