@@ -31,7 +31,7 @@ public enum InspectCommand {
         for group in info.groups {
             let members = info.datasets.filter { ($0.path as NSString).deletingLastPathComponent == group }
             let total = members.reduce(0) { $0 + $1.count }
-            out += "  \(group)  (\(members.count) datasets, \(total) elements)\n"
+            out += "  \(group)  (\(members.count) dataset\(members.count == 1 ? "" : "s"), \(total) element\(total == 1 ? "" : "s"))\n"
             for d in members {
                 let shape = "[" + d.shape.map(String.init).joined(separator: ", ") + "]"
                 out += "    " + d.path.padding(toLength: max(width, d.path.count), withPad: " ", startingAt: 0)

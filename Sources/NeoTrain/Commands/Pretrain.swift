@@ -12,7 +12,7 @@ public enum PretrainCommand {
             throw TrainError("\(recipePath): model.kind: no trainer for \(recipe.modelKind ?? "(none)")")
         }
         let folder = try RunFolder(path: runDirectory ?? recipe.run.outputDir + "/" + recipe.run.name)
-        if !resume && (try folder.checkpoints(keepLast: recipe.train.keepLast)).hasAny() {
+        if try !resume && folder.checkpoints(keepLast: recipe.train.keepLast).hasAny() {
             throw TrainError("\(folder.path) already holds checkpoints; pass --resume to continue that run, or choose another --run-dir")
         }
         if resume, let previous = try? String(contentsOfFile: folder.recipePath, encoding: .utf8),

@@ -48,7 +48,7 @@ public struct RunCheckpoints: Sendable {
         let bytes = FileManager.default.contents(atPath: scratch) ?? Data()
         unlink(scratch)
         let tmp = AtomicFile.temporaryPath(for: target)
-        FileManager.default.createFile(atPath: tmp, contents: bytes.prefix(bytes.count / 2))
+        _ = FileManager.default.createFile(atPath: tmp, contents: bytes.prefix(bytes.count / 2))
         FileHandle.standardError.write(Data("debug: killing the process in the middle of writing \(tmp)\n".utf8))
         kill(getpid(), SIGKILL)
         while true { pause() }
