@@ -1,5 +1,5 @@
 import XCTest
-@testable import NeoTrain
+import NeoTrain
 
 final class RecipeTests: XCTestCase {
     let kinds = ModelKind.builtIn.map(\.schema)
@@ -139,7 +139,7 @@ final class RecipeTests: XCTestCase {
         XCTAssertEqual(RecipeValue.string("a\"b\\c\n").tomlText, "\"a\\\"b\\\\c\\n\"")
         for v: RecipeValue in [.float(0.1), .float(1e-8), .float(-2.5e300), .string("a\"b\\c\n\u{1}é"), .integer(-7),
                                .array([.integer(1), .float(2)]), .bool(true)] {
-            XCTAssertEqual(RecipeTOML.parseValue(v.tomlText), v, v.tomlText)
+            XCTAssertEqual(RecipeValue.parse(v.tomlText), v, v.tomlText)
         }
     }
 }

@@ -4,7 +4,7 @@ import NeoIO
 import NeoNN
 import NeoTensor
 import NeoTestSupport
-@testable import NeoTrain
+import NeoTrain
 
 /// In-process checks of the loop's arithmetic: accumulation, clipping, schedule, metrics, best
 /// checkpoint.

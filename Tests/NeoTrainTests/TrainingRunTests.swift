@@ -2,7 +2,7 @@ import Foundation
 import XCTest
 import NeoIO
 import NeoTestSupport
-@testable import NeoTrain
+import NeoTrain
 
 /// End-to-end runs of `neo-train pretrain` on the toy-regression task: kill and resume, crashes
 /// during checkpoint writes, Ctrl-C, recipe errors, inspect. Each run is a child process.

@@ -138,3 +138,8 @@ enum RecipeTOML {
         }
     }
 }
+
+extension RecipeValue {
+    /// A TOML value from its text, as `--set` reads it (text that is not TOML is a string).
+    public static func parse(_ text: String) -> RecipeValue { RecipeTOML.parseValue(text) }
+}

@@ -142,10 +142,15 @@ public final class Trainer<Task: TrainingTask> {
     public func run(resume: Bool) throws -> TrainingOutcome {
         let checkpoints = try runFolder.checkpoints(keepLast: options.keepLast)
         var startStep = 0
+        var resumedFrom: String? = nil
         if resume {
             if let snap = try checkpoints.latestValid() {
+                guard snap.modelKind == modelKind else {
+                    throw TrainError("\(snap.path ?? "checkpoint"): holds a '\(snap.modelKind)' model, the recipe trains '\(modelKind)'")
+                }
                 try restore(snap)
                 startStep = snap.step
+                resumedFrom = snap.path
                 
                 runFolder.note("resuming from \(snap.path ?? "checkpoint") at step \(snap.step)")
             } else {
@@ -169,7 +174,7 @@ public final class Trainer<Task: TrainingTask> {
         var smoothedRate: Double? = nil
         var step = startStep
         var lastLoss: Float? = nil
-        var lastCheckpoint: String? = nil
+        var lastCheckpoint: String? = resumedFrom
         var lastCheckpointStep = startStep
         task.model.train()
 
