@@ -21,7 +21,9 @@ final class CheckpointManagerTests: XCTestCase {
     }
 
     func testKeepsLastNAndBestByMetric() throws {
-        let dir = PythonCrossCheck.temporaryDirectory("mgr").path
+        let dirFolder = PythonCrossCheck.temporaryDirectory("mgr")
+        defer { try? FileManager.default.removeItem(at: dirFolder) }
+        let dir = dirFolder.path
         let m = try CheckpointManager(directory: dir + "/run/checkpoints", keepLast: 2)
         let metrics: [Double] = [3, 1, 2, 4, 5]
         var bests: [Bool] = []
@@ -48,7 +50,9 @@ final class CheckpointManagerTests: XCTestCase {
     }
 
     func testLatestValidSkipsTruncatedGarbageAndTemporaryFiles() throws {
-        let dir = PythonCrossCheck.temporaryDirectory("mgrbad").path
+        let dirFolder = PythonCrossCheck.temporaryDirectory("mgrbad")
+        defer { try? FileManager.default.removeItem(at: dirFolder) }
+        let dir = dirFolder.path
         let m = try CheckpointManager(directory: dir, keepLast: 5)
         for s in [10, 20, 30] { try m.save(small(s)) }
         // A torn newest file (cut in half), a newer one that is garbage, and a temporary left by a
@@ -88,7 +92,9 @@ final class CheckpointManagerTests: XCTestCase {
     }
 
     func testNoCheckpointsGivesNilAndBestIsTheLastResort() throws {
-        let dir = PythonCrossCheck.temporaryDirectory("mgrnone").path
+        let dirFolder = PythonCrossCheck.temporaryDirectory("mgrnone")
+        defer { try? FileManager.default.removeItem(at: dirFolder) }
+        let dir = dirFolder.path
         let m = try CheckpointManager(directory: dir, keepLast: 1)
         XCTAssertNil(m.latestValid(warn: { XCTFail($0) }))
         XCTAssertNil(try m.best())
@@ -130,7 +136,9 @@ final class CheckpointCrashTests: XCTestCase {
         guard exe.hasSuffix(".xctest"), FileManager.default.isExecutableFile(atPath: exe) else {
             throw XCTSkip("test binary not found for the child process")
         }
-        let dir = PythonCrossCheck.temporaryDirectory("crash").path
+        let dirFolder = PythonCrossCheck.temporaryDirectory("crash")
+        defer { try? FileManager.default.removeItem(at: dirFolder) }
+        let dir = dirFolder.path
         let m = try CheckpointManager(directory: dir, keepLast: 100)
         try m.save(Self.heavy(10))
         try m.save(Self.heavy(20))

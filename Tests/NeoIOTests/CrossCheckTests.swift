@@ -9,6 +9,7 @@ final class H5pyCrossCheckTests: XCTestCase {
     func testCheckpointsOpenInH5pyWithTheDocumentedLayout() throws {
         guard PythonCrossCheck.available(["numpy", "h5py", "hdf5plugin"]) else { throw XCTSkip("h5py or hdf5plugin not installed") }
         let dir = PythonCrossCheck.temporaryDirectory("h5py")
+        defer { try? FileManager.default.removeItem(at: dir) }
         var c = sampleCheckpoint(step: 1234, seed: 4)
         c.metric = 0.3125
         let plain = dir.appendingPathComponent("plain.h5").path
@@ -45,7 +46,9 @@ final class H5pyCrossCheckTests: XCTestCase {
 
     func testReadsFilesCompressedByHdf5plugin() throws {
         guard PythonCrossCheck.available(["numpy", "h5py", "hdf5plugin"]) else { throw XCTSkip("h5py or hdf5plugin not installed") }
-        let path = PythonCrossCheck.temporaryDirectory("h5pyz").appendingPathComponent("theirs.h5").path
+        let pathFolder = PythonCrossCheck.temporaryDirectory("h5pyz")
+        defer { try? FileManager.default.removeItem(at: pathFolder) }
+        let path = pathFolder.appendingPathComponent("theirs.h5").path
         let r = PythonCrossCheck.runScript("io_h5py_check.py", ["write-zstd", path])
         XCTAssertEqual(r.status, 0, r.output)
         let f = try HDF5File.open(path)
@@ -66,6 +69,7 @@ final class SafeTensorsCrossCheckTests: XCTestCase {
     func testOursLoadInPythonSafetensors() throws {
         guard PythonCrossCheck.available(["numpy", "safetensors"]) else { throw XCTSkip("safetensors not installed") }
         let dir = PythonCrossCheck.temporaryDirectory("stpy")
+        defer { try? FileManager.default.removeItem(at: dir) }
         let tensors: [String: Tensor] = [
             "encoder.conv1.weight": randn([4, 3, 5], seed: 1),
             "encoder.blocks.0.attn.query.bias": randn([7], seed: 2),
@@ -93,6 +97,7 @@ final class SafeTensorsCrossCheckTests: XCTestCase {
     func testPythonWrittenF32F16BF16LoadInOurs() throws {
         guard PythonCrossCheck.available(["numpy", "safetensors"]) else { throw XCTSkip("safetensors not installed") }
         let dir = PythonCrossCheck.temporaryDirectory("stpyw")
+        defer { try? FileManager.default.removeItem(at: dir) }
         // The script imports torch itself (slow to import) and exits 3 when it is missing.
         let r = PythonCrossCheck.runScript("io_safetensors_check.py", ["write", dir.path])
         if r.status == 3 { throw XCTSkip("torch not installed") }
@@ -112,9 +117,10 @@ final class SafeTensorsCrossCheckTests: XCTestCase {
         }
     }
 
-    func testPythonRejectsNothingWeWriteAndWeRejectWhatPythonRejects() throws {
+    func testReferenceReaderAlsoRefusesOurMalformedFiles() throws {
         guard PythonCrossCheck.available(["numpy", "safetensors"]) else { throw XCTSkip("safetensors not installed") }
         let dir = PythonCrossCheck.temporaryDirectory("stbad")
+        defer { try? FileManager.default.removeItem(at: dir) }
         // Every malformed file of the Swift malformed-file test is also refused by the reference
         // implementation, so our checks are not stricter or looser than the format.
         var paths: [String] = []

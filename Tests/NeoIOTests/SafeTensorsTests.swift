@@ -63,6 +63,7 @@ final class SafeTensorsTests: XCTestCase {
 
     func testRoundTripAndExactHeaderBytes() throws {
         let dir = PythonCrossCheck.temporaryDirectory("st")
+        defer { try? FileManager.default.removeItem(at: dir) }
         let path = dir.appendingPathComponent("m.safetensors").path
         let tensors: [String: Tensor] = [
             "b.weight": randn([3, 4], seed: 1),
