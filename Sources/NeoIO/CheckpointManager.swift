@@ -70,7 +70,7 @@ public struct CheckpointManager: Sendable {
 
         var isBest = false
         if let m = c.metric, !m.isNaN {
-            let current = (try? Checkpoint.info(of: bestPath))?.metric
+            let current = Checkpoint.storedMetric(of: bestPath)
             if current == nil || m < current! {
                 try installBest(from: target)
                 isBest = true
