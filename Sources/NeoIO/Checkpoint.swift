@@ -4,7 +4,7 @@ import NeoTensor
 /// Everything needed to resume training, as stored in one HDF5 file. Layout and rules:
 /// docs/checkpoint-format.md. Tensors are float32; the dictionaries are keyed by dotted
 /// parameter paths such as `blocks.3.attn.qkv.weight`.
-public struct Checkpoint {
+public struct Checkpoint: Sendable {
     public static let formatName = "neo-train-checkpoint"
     public static let formatVersion: Int64 = 1
     /// Attribute on every dataset holding the CRC-32 of its little-endian element bytes.
@@ -12,7 +12,7 @@ public struct Checkpoint {
 
     /// Optimiser state: per-parameter tensors by slot (e.g. "exp_avg", "exp_avg_sq",
     /// "momentum_buffer") and named scalars (e.g. "step", "group0.lr").
-    public struct OptimizerState {
+    public struct OptimizerState: Sendable {
         public var moments: [String: [String: Tensor]]
         public var scalars: [String: Double]
         public init(moments: [String: [String: Tensor]] = [:], scalars: [String: Double] = [:]) {
@@ -223,7 +223,7 @@ extension Checkpoint {
 // MARK: - Reading
 
 /// What a checkpoint holds, read from its attributes and dataset list without loading data.
-public struct CheckpointInfo {
+public struct CheckpointInfo: Sendable {
     public var path: String
     public var formatVersion: Int64
     public var step: Int
@@ -258,6 +258,13 @@ extension Checkpoint {
         return CheckpointInfo(path: path, formatVersion: header.version, step: header.step, modelKind: header.kind,
                               recipe: header.recipe, createdAt: header.created, metric: header.metric,
                               metadata: header.metadata, datasets: try f.allDatasets().map { try f.info(at: $0) })
+    }
+
+    /// The `metric` attribute of a checkpoint file, or nil when it has none or cannot be read.
+    static func storedMetric(of path: String) -> Double? {
+        guard let f = try? HDF5File.open(path) else { return nil }
+        defer { try? f.close() }
+        return (try? f.attribute("metric"))??.doubleValue
     }
 
     private struct Header {

@@ -70,9 +70,9 @@ public struct CheckpointManager: Sendable {
 
         var isBest = false
         if let m = c.metric, !m.isNaN {
-            let current = (try? Checkpoint.info(of: bestPath))?.metric
+            let current = Checkpoint.storedMetric(of: bestPath)
             if current == nil || m < current! {
-                try installBest(from: target, checkpoint: c)
+                try installBest(from: target)
                 isBest = true
             }
         }
@@ -91,16 +91,18 @@ public struct CheckpointManager: Sendable {
         return SaveResult(path: target, isBest: isBest, removed: removed)
     }
 
-    /// Makes `best.h5` the same file as `source`: a hard link renamed into place (no second
-    /// write), or a fresh atomic write where the file system has no hard links.
-    private func installBest(from source: String, checkpoint: Checkpoint) throws {
+    /// Makes `best.h5` an independent copy of the finished step file (a byte copy, not a second
+    /// serialisation), fsynced and renamed into place like every other write.
+    private func installBest(from source: String) throws {
         let tmp = AtomicFile.temporaryPath(for: bestPath)
         unlink(tmp)
-        if link(source, tmp) == 0 {
-            try AtomicFile.commit(temporary: tmp, to: bestPath)
-        } else {
-            try checkpoint.write(to: bestPath, compression: compression)
+        do {
+            try FileManager.default.copyItem(atPath: source, toPath: tmp)
+        } catch {
+            unlink(tmp)
+            throw NeoIOError(bestPath, "cannot copy \(source) to a temporary file: \(error.localizedDescription)")
         }
+        try AtomicFile.commit(temporary: tmp, to: bestPath)
     }
 
     /// The newest step checkpoint that opens and passes its checksums, read in full. A newer file

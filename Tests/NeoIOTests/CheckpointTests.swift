@@ -69,6 +69,28 @@ func firstOffset(of needle: [UInt8], in hay: [UInt8]) -> Int? {
 }
 
 final class CheckpointTests: XCTestCase {
+    func testCRC32MatchesTheStandardCheckValueAndABytewiseReference() {
+        XCTAssertEqual(CRC32.checksum(Array("123456789".utf8)), 0xCBF4_3926)   // the CRC-32/ISO-HDLC check value
+        XCTAssertEqual(CRC32.checksum([UInt8]()), 0)
+        // Slicing-by-8 against the one-bit-at-a-time definition, for every length and start offset
+        // around the 8-byte blocks.
+        let bytes = (0..<300).map { UInt8(truncatingIfNeeded: $0 &* 7919 &+ 13) }
+        func reference(_ b: ArraySlice<UInt8>) -> UInt32 {
+            var c: UInt32 = 0xFFFF_FFFF
+            for x in b { c ^= UInt32(x); for _ in 0..<8 { c = c & 1 != 0 ? (c >> 1) ^ 0xEDB8_8320 : c >> 1 } }
+            return ~c
+        }
+        for start in 0..<9 {
+            for end in stride(from: start, through: 300, by: 7) {
+                XCTAssertEqual(CRC32.checksum(bytes[start..<end]), reference(bytes[start..<end]), "\(start)..<\(end)")
+            }
+        }
+        // update() continues a running checksum.
+        let whole = CRC32.checksum(bytes)
+        let part = bytes.withUnsafeBytes { CRC32.update(CRC32.checksum($0.baseAddress!, count: 100), $0.baseAddress! + 100, count: 200) }
+        XCTAssertEqual(part, whole)
+    }
+
     func testParameterPathRuleIsReversible() throws {
         let cases = [
             ("blocks.3.attn.qkv.weight", "blocks.3/attn/qkv/weight"),
@@ -90,6 +112,7 @@ final class CheckpointTests: XCTestCase {
 
     func testRoundTripWithAllGroupsPlainAndCompressed() throws {
         let dir = PythonCrossCheck.temporaryDirectory("ckpt")
+        defer { try? FileManager.default.removeItem(at: dir) }
         var c = sampleCheckpoint()
         c.metric = 0.125
         for (name, compression) in [("plain.h5", HDF5Compression.none), ("zstd.h5", .zstd(level: 3))] {
@@ -131,7 +154,9 @@ final class CheckpointTests: XCTestCase {
     }
 
     func testEmptyCheckpointRoundTrips() throws {
-        let path = PythonCrossCheck.temporaryDirectory("ckptempty").appendingPathComponent("e.h5").path
+        let pathFolder = PythonCrossCheck.temporaryDirectory("ckptempty")
+        defer { try? FileManager.default.removeItem(at: pathFolder) }
+        let path = pathFolder.appendingPathComponent("e.h5").path
         let c = Checkpoint(step: 0, modelKind: "nothing", recipe: "")
         try c.write(to: path)
         assertSameCheckpoint(c, try Checkpoint.read(from: path))
@@ -139,6 +164,7 @@ final class CheckpointTests: XCTestCase {
 
     func testConflictingAndBadNamesAreRefusedBeforeWriting() throws {
         let dir = PythonCrossCheck.temporaryDirectory("ckptnames")
+        defer { try? FileManager.default.removeItem(at: dir) }
         let path = dir.appendingPathComponent("x.h5").path
         var c = Checkpoint(step: 1, model: ["a.b": Tensor.zeros([1]), "a.b.c": Tensor.zeros([1])])
         XCTAssertThrowsError(try c.write(to: path)) {
@@ -153,6 +179,7 @@ final class CheckpointTests: XCTestCase {
 
     func testCorruptDatasetIsNamed() throws {
         let dir = PythonCrossCheck.temporaryDirectory("ckptcrc")
+        defer { try? FileManager.default.removeItem(at: dir) }
         let path = dir.appendingPathComponent("c.h5").path
         let c = sampleCheckpoint()
         try c.write(to: path)
@@ -180,6 +207,7 @@ final class CheckpointTests: XCTestCase {
 
     func testCorruptCompressedDatasetIsNamed() throws {
         let dir = PythonCrossCheck.temporaryDirectory("ckptcrcz")
+        defer { try? FileManager.default.removeItem(at: dir) }
         let path = dir.appendingPathComponent("z.h5").path
         let c = Checkpoint(step: 3, modelKind: "k", recipe: "", model: ["big.weight": randn([64, 64], seed: 9)])
         try c.write(to: path, compression: .zstd(level: 3))
@@ -196,6 +224,7 @@ final class CheckpointTests: XCTestCase {
 
     func testNotACheckpointAndNewerVersionAreRefused() throws {
         let dir = PythonCrossCheck.temporaryDirectory("ckptfmt")
+        defer { try? FileManager.default.removeItem(at: dir) }
         let path = dir.appendingPathComponent("other.h5").path
         let f = try HDF5File.create(path)
         try f.write(Tensor.zeros([2]), at: "/x")
@@ -210,7 +239,9 @@ final class CheckpointTests: XCTestCase {
     }
 
     func testLoadReportsEveryMissingUnexpectedAndMisShapedParameter() throws {
-        let path = PythonCrossCheck.temporaryDirectory("ckptload").appendingPathComponent("c.h5").path
+        let pathFolder = PythonCrossCheck.temporaryDirectory("ckptload")
+        defer { try? FileManager.default.removeItem(at: pathFolder) }
+        let path = pathFolder.appendingPathComponent("c.h5").path
         try sampleCheckpoint().write(to: path)
         let c = try Checkpoint.read(from: path)
         var expected = c.model.mapValues(\.shape)
