@@ -72,7 +72,7 @@ final class TrainingRunTests: XCTestCase {
         try referenceRun()
 
         let (p, _, _) = try CLI.spawn(["pretrain", recipePath, "--run-dir", runDir("killed")],
-                                      env: ["NEO_TRAIN_DEBUG_STEP_DELAY_MS": "60"], logs: dir)
+                                      env: ["NEO_TRAIN_DEBUG_STEP_DELAY_MS": "100"], logs: dir)
         // Wait for the step-20 checkpoint and two more metrics lines, so the kill lands mid-run
         // with metrics written past the checkpoint (which resume must drop).
         let reached = CLI.wait(timeout: 30) { exists(checkpoint("killed", 20)) && metricsLines("killed").count >= 22 }
