@@ -100,7 +100,7 @@ public enum SafeTensors {
 
 /// A validated safetensors file: its header is parsed and checked when opened, tensors are
 /// converted on request. The file is memory-mapped.
-public struct SafeTensorsFile {
+public struct SafeTensorsFile: Sendable {
     public let path: String
     public let metadata: [String: String]
     /// Entries in data order.

@@ -120,6 +120,29 @@ final class HDF5Tests: XCTestCase {
         try f.close()
     }
 
+    func testThreadsWritingAndReadingFilesConcurrently() throws {
+        let dir = PythonCrossCheck.temporaryDirectory("h5threads")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        // HDF5 calls are serialised inside NeoIO, so loaders and writers on several threads are safe.
+        @Sendable func work(_ i: Int) throws {
+            let path = dir.appendingPathComponent("t\(i).h5").path
+            let values = (0..<5000).map { Float(($0 * (i + 1)) % 97) }
+            for round in 0..<3 {
+                let f = try HDF5File.create(path)
+                try f.writeFloat32(values, shape: [50, 100], at: "/clips/\(round)/audio", options: .zstd(level: 1 + i))
+                try f.setAttribute("round", .int64(Int64(round)), at: "/clips/\(round)")
+                try f.close()
+                let g = try HDF5File.open(path)
+                XCTAssertEqual(try g.readFloat32(at: "/clips/\(round)/audio").values, values)
+                XCTAssertEqual(try g.attribute("round", at: "/clips/\(round)"), .int64(Int64(round)))
+                try g.close()
+            }
+        }
+        DispatchQueue.concurrentPerform(iterations: 6) { i in
+            do { try work(i) } catch { XCTFail("thread \(i): \(error)") }
+        }
+    }
+
     func testOpeningGarbageNamesTheFile() throws {
         let dir = PythonCrossCheck.temporaryDirectory("h5bad")
         defer { try? FileManager.default.removeItem(at: dir) }
