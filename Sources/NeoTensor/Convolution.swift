@@ -146,12 +146,13 @@ func forEachColumnLine(_ g: ConvGeometry, channels: Int, p0: Int, p1: Int,
 @inline(__always)
 func hasContiguousLines(_ g: ConvGeometry) -> Bool { g.sW == 1 && g.sH == 1 && g.oW == g.inW }
 
-/// For `hasContiguousLines` geometries: calls body(rowStart, s, e, shift, lo, hi, ohLo, planeStart)
-/// for every column row and output plane od met by p0..<p1, where output positions s..<e (absolute)
-/// read input index pos + shift of their channel plane (positions between the first and the last
-/// valid one, so every read is inside the plane), and zero(rowStart, a, b) for positions that read
-/// padding for certain. Entries in s..<e on lines' padded columns (ow ∉ lo..<hi) must be fixed up by
-/// the caller; lines ohLo..<ohHi hold them.
+/// For `hasContiguousLines` geometries, walks every column row (c, kd, kh, kw) and every output
+/// plane od that p0..<p1 meets. Column entry of position pos (absolute) sits at col[rowStart + pos].
+/// Calls span(rowStart, s, e, shift, lo, hi, ohLo, ohHi, planeStart) for the positions s..<e from
+/// the first to the last one that reads inside the input: position pos reads input index
+/// pos + shift (all such reads lie inside the channel's input), except on the padded columns
+/// (ow ∉ lo..<hi) of lines ohLo..<ohHi, which the caller must fix up; calls zero(rowStart, a, b)
+/// for positions a..<b that read only padding.
 @inline(__always)
 func forEachColumnSpan(_ g: ConvGeometry, channels: Int, p0: Int, p1: Int,
                        zero: (_ rowStart: Int, _ a: Int, _ b: Int) -> Void,
