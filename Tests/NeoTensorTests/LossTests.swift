@@ -58,6 +58,13 @@ final class LossTests: XCTestCase {
                 }
             }
         }
+        // Broadcast target and broadcast prediction (their expanded copies must outlive the forward).
+        for (name, loss, reference) in losses {
+            assertFused({ let (p, t) = self.separated([6, 5], seed: 25); return [p, t.slice(dim: 0, start: 0, end: 1).contiguous()] }, "\(name) target broadcast",
+                        { loss($0[0], $0[1], .sum) }, { reference($0[0], $0[1], .sum) })
+            assertFused({ let (p, t) = self.separated([6, 5], seed: 26); return [p.slice(dim: 1, start: 0, end: 1).contiguous(), t] }, "\(name) pred broadcast",
+                        { loss($0[0], $0[1], .mean) }, { reference($0[0], $0[1], .mean) })
+        }
         for reduction in [Reduction.mean, .sum, .none] {
             let targets = (0..<40).map { ($0 * 7) % 13 }
             assertFused({ [randn([40, 13], seed: 30) * 3] }, "crossEntropy \(reduction)",
