@@ -59,7 +59,7 @@ let package = Package(
         .testTarget(name: "NeoIOTests", dependencies: ["NeoIO", "NeoTestSupport"]),
         // (enabled when the module has tests) .testTarget(name: "NeoAudioTests", dependencies: ["NeoAudio", "NeoTestSupport"]),
         // (enabled when the module has tests) .testTarget(name: "NeoDataTests", dependencies: ["NeoData", "NeoTestSupport"]),
-        // (enabled when the module has tests) .testTarget(name: "VocalTests", dependencies: ["Vocal", "NeoTestSupport"]),
+        .testTarget(name: "VocalTests", dependencies: ["Vocal", "NeoTestSupport"]),
         // (enabled when the module has tests) .testTarget(name: "RewardModelTests", dependencies: ["RewardModel", "NeoTestSupport"]),
         // (enabled when the module has tests) .testTarget(name: "KineticGRPOTests", dependencies: ["KineticGRPO", "NeoTestSupport"]),
         .testTarget(name: "NeoTrainTests", dependencies: ["NeoTrain", "NeoTestSupport", "neo-train"]),
