@@ -55,6 +55,9 @@ public enum AudioDecoder {
         var info = SF_INFO()
         guard let sf = sf_open(path, Int32(SFM_READ), &info) else {
             let reason = String(cString: sf_strerror(nil))
+            if sf_error(nil) == Int32(SF_ERR_MALFORMED_FILE) {
+                throw AudioError(file: path, "is damaged or truncated: libsndfile recognises the format but cannot parse it (\(reason))")
+            }
             throw AudioError(file: path, "is not a readable audio file (libsndfile: \(reason))")
         }
         defer { sf_close(sf) }
@@ -95,7 +98,7 @@ public enum AudioDecoder {
         }
         let err = sf_error(sf)
         if err != 0 {
-            throw AudioError(file: path, "is damaged: decoding stopped after \(mono.count) of \(declared) frames (libsndfile: \(String(cString: sf_strerror(sf))))")
+            throw AudioError(file: path, "is truncated or damaged: decoding stopped after \(mono.count) of \(declared) frames (libsndfile: \(String(cString: sf_strerror(sf))))")
         }
         // Compressed streams cut short decode fewer frames than declared; an Ogg stream without
         // its final page has no known length at all. MP3 lengths from a Xing/LAME header may be
