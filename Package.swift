@@ -34,7 +34,7 @@ let package = Package(
         .target(name: "NeoTensor", dependencies: ["CBLAS"], swiftSettings: kernelSettings),
         .target(name: "NeoNN", dependencies: ["NeoTensor"], swiftSettings: kernelSettings),
         .target(name: "NeoIO", dependencies: ["NeoTensor", "NeoNN", "CHDF5", "CZstd"]),
-        .target(name: "NeoAudio", dependencies: ["NeoTensor", "NeoNN", "NeoIO", "CSndfile", "CFFTW", "CSoxr"],
+        .target(name: "NeoAudio", dependencies: ["NeoTensor", "NeoNN", "NeoIO", "CBLAS", "CSndfile", "CFFTW", "CSoxr"],
                 swiftSettings: kernelSettings),
         .target(name: "NeoData", dependencies: ["NeoTensor", "NeoIO", "NeoAudio", "CEspeak"]),
         .target(name: "NeoTrain", dependencies: [

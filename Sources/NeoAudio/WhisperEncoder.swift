@@ -97,26 +97,21 @@ public final class WhisperEncoderLayer: Module {
         fc2 = Linear(4 * width, width, generator: generator)
     }
 
-    /// x [T, width] → [T, width]: x + attn(ln(x)), then + mlp(ln(·)).
+    /// x [T, width] → [T, width]: x + attn(ln(x)), then + mlp(ln(·)). Forward only (the
+    /// encoder is frozen): attention and GELU run through the inference kernels, which keep
+    /// nothing for a backward pass.
     public func callAsFunction(_ x: Tensor) -> Tensor {
-        let t = x.shape[0], d = x.shape[1], dh = d / heads
+        let d = x.shape[1]
         let h = layerNorm(x, weight: selfAttnLayerNorm.weight?.value, bias: selfAttnLayerNorm.bias?.value, eps: selfAttnLayerNorm.eps)
         // q, k, v in one sgemm: weights stacked [3d, d], the key's bias zero.
         let w = Tensor.concat([qProj.weight.value, kProj.weight.value, vProj.weight.value], dim: 0)
         let b = Tensor.concat([qProj.bias!.value, Tensor.zeros([d]), vProj.bias!.value], dim: 0)
-        let qkv = linear(h, weight: w, bias: b)                           // [T, 3d]
-        // Heads as strided views [H, T, dh] of the packed rows; attention reads them in place.
-        let nh = heads
-        func split(_ part: Int) -> Tensor {
-            qkv.slice(dim: 1, start: part * d, end: (part + 1) * d).reshape([t, nh, dh]).permute([1, 0, 2])
-        }
-        let o = scaledDotProductAttention(split(0), split(1), split(2))  // [H, T, dh]
-        let merged = o.permute([1, 0, 2]).contiguous().reshape([t, d])
-        let x1 = x + linear(merged, weight: outProj.weight.value, bias: outProj.bias?.value)
+        let attention = selfAttentionForward(linear(h, weight: w, bias: b), heads: heads)
+        let x1 = x + linear(attention, weight: outProj.weight.value, bias: outProj.bias?.value)
         let h2 = layerNorm(x1, weight: finalLayerNorm.weight?.value, bias: finalLayerNorm.bias?.value, eps: finalLayerNorm.eps)
-        let m = linear(linear(h2, weight: fc1.weight.value, bias: fc1.bias?.value).gelu(),
-                       weight: fc2.weight.value, bias: fc2.bias?.value)
-        return x1 + m
+        let hidden = linear(h2, weight: fc1.weight.value, bias: fc1.bias?.value)
+        geluInPlace(hidden.data, count: hidden.count)
+        return x1 + linear(hidden, weight: fc2.weight.value, bias: fc2.bias?.value)
     }
 }
 
@@ -183,8 +178,10 @@ public final class WhisperEncoder: Module {
         precondition(frames >= 1 && frames <= config.maxMelFrames, "WhisperEncoder: \(frames) log-mel frames; a window holds 1…\(config.maxMelFrames)")
         return noGrad {
             var states: [Tensor] = []
-            let x0 = conv1(logMel.mT.contiguous()).gelu()
-            let x1 = conv2(x0).gelu()
+            let x0 = conv1(logMel.mT.contiguous())
+            geluInPlace(x0.data, count: x0.count)
+            let x1 = conv2(x0)
+            geluInPlace(x1.data, count: x1.count)
             var x = x1 + positions.slice(dim: 0, start: 0, end: x1.shape[0])
             states.append(x)
             for (i, layer) in layers.enumerated() {

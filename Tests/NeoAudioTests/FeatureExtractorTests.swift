@@ -50,7 +50,7 @@ final class FeatureExtractorTests: XCTestCase {
         }
         // Bad input surfaces as the decoder's named error; nothing is written.
         let bad = dir.appendingPathComponent("bad.wav").path
-        FileManager.default.createFile(atPath: bad, contents: Data("nope".utf8))
+        _ = FileManager.default.createFile(atPath: bad, contents: Data("nope".utf8))
         XCTAssertThrowsError(try extractor.extract(audio: bad, to: dir.appendingPathComponent("bad.h5").path)) {
             XCTAssertTrue("\($0)".hasPrefix(bad + ": "), "\($0)")
         }
