@@ -233,6 +233,9 @@ public struct LoadReport: Sendable, CustomStringConvertible {
         public let name: String
         public let expected: [Int]
         public let found: [Int]
+        public init(name: String, expected: [Int], found: [Int]) {
+            self.name = name; self.expected = expected; self.found = found
+        }
     }
     /// Parameters written.
     public var loaded: [String] = []

@@ -52,7 +52,7 @@ func addNoGrad(_ a: Tensor, _ b: Tensor) -> Tensor { binaryMap(a, b, +) }
 
 /// a += b in place (a contiguous, same shape; b any layout).
 func addInPlace(_ a: Tensor, _ b: Tensor) {
-    precondition(a.shape == b.shape && a.isContiguous)
+    ensure(a.shape == b.shape && a.isContiguous, "addInPlace: shapes \(a.shape) and \(b.shape)")
     let n = a.count
     let o = a.data
     if b.isContiguous {

@@ -117,7 +117,7 @@ public final class Generator: @unchecked Sendable {
 
     /// A uniform integer in 0..<bound.
     public func nextInt(_ bound: Int) -> Int {
-        precondition(bound > 0, "Generator.nextInt: bound must be positive")
+        ensure(bound > 0, "Generator.nextInt: bound must be positive")
         return min(bound - 1, Int(nextUniform() * Double(bound)))
     }
 

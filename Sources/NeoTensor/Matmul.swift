@@ -52,10 +52,10 @@ func batchOffsets(_ t: Tensor, _ batchShape: [Int]) -> [Int] {
 
 /// Batched product out = a @ b over broadcast batch dims, outside autodiff.
 func matmulNoGrad(_ a0: Tensor, _ b0: Tensor) -> Tensor {
-    precondition(a0.rank >= 2 && b0.rank >= 2, "matmul: operands need at least 2 dims (got \(a0.shape) and \(b0.shape))")
+    ensure(a0.rank >= 2 && b0.rank >= 2, "matmul: operands need at least 2 dims (got \(a0.shape) and \(b0.shape))")
     let m = a0.shape[a0.rank - 2], k = a0.shape[a0.rank - 1]
     let k2 = b0.shape[b0.rank - 2], n = b0.shape[b0.rank - 1]
-    precondition(k == k2, "matmul: inner dimensions differ: \(a0.shape) @ \(b0.shape)")
+    ensure(k == k2, "matmul: inner dimensions differ: \(a0.shape) @ \(b0.shape)")
     let batch = broadcastShapes(Array(a0.shape.dropLast(2)), Array(b0.shape.dropLast(2)))
     let a = blasLayout(a0) == nil ? a0.contiguousNoGrad() : a0
     let b = blasLayout(b0) == nil ? b0.contiguousNoGrad() : b0

@@ -5,7 +5,7 @@ extension Tensor {
     func normalizedAxes(_ axes: [Int]?) -> [Int] {
         guard let axes else { return Array(0..<rank) }
         let a = axes.map { axis($0) }
-        precondition(Set(a).count == a.count, "reduction: repeated axis in \(axes)")
+        ensure(Set(a).count == a.count, "reduction: repeated axis in \(axes)")
         return a.sorted()
     }
 
@@ -76,7 +76,7 @@ extension Tensor {
 
     private func extremum(_ axes: [Int]?, keepDims: Bool, isMax: Bool) -> Tensor {
         let ax = normalizedAxes(axes)
-        precondition(count > 0, "\(isMax ? "max" : "min"): empty tensor")
+        ensure(count > 0, "\(isMax ? "max" : "min"): empty tensor")
         let (src, rows, len, outShape) = reductionLayout(ax, keepDims: keepDims)
         let out = Tensor.empty(outShape)
         let o = out.data, p = src.data

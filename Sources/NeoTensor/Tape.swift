@@ -40,10 +40,10 @@ public final class Tape: @unchecked Sendable {
     public func backward(_ output: Tensor, gradient: Tensor? = nil, retain: Bool = false) {
         let seed: Tensor
         if let gradient {
-            precondition(gradient.shape == output.shape, "backward: gradient shape \(gradient.shape) does not match output shape \(output.shape)")
+            ensure(gradient.shape == output.shape, "backward: gradient shape \(gradient.shape) does not match output shape \(output.shape)")
             seed = gradient.contiguousNoGrad()
         } else {
-            precondition(output.count == 1, "backward: output has shape \(output.shape); pass a gradient for non-scalar outputs")
+            ensure(output.count == 1, "backward: output has shape \(output.shape); pass a gradient for non-scalar outputs")
             seed = Tensor.full(output.shape, 1)
         }
         Tape.$current.withValue(nil) {
@@ -59,10 +59,10 @@ public final class Tape: @unchecked Sendable {
                 i -= 1
                 guard let g = grads.removeValue(forKey: ObjectIdentifier(node.output)) else { continue }
                 let inGrads = node.backward(g)
-                precondition(inGrads.count == node.inputs.count, "backward of '\(node.name)' returned \(inGrads.count) gradients for \(node.inputs.count) inputs")
+                ensure(inGrads.count == node.inputs.count, "backward of '\(node.name)' returned \(inGrads.count) gradients for \(node.inputs.count) inputs")
                 for (input, ig) in zip(node.inputs, inGrads) {
                     guard input.requiresGrad, let ig else { continue }
-                    precondition(ig.shape == input.shape, "backward of '\(node.name)' produced a gradient of shape \(ig.shape) for an input of shape \(input.shape)")
+                    ensure(ig.shape == input.shape, "backward of '\(node.name)' produced a gradient of shape \(ig.shape) for an input of shape \(input.shape)")
                     if input.isLeaf {
                         accumulateLeaf(input, ig)
                     } else {
@@ -94,7 +94,7 @@ extension Tensor {
     /// Back-propagates from this tensor on the tape that recorded it.
     public func backward(gradient: Tensor? = nil, retain: Bool = false) {
         guard let tape else {
-            preconditionFailure("backward: this tensor was not produced by a recorded op (is it a leaf, or computed outside Tape.record?)")
+            ensureFailed("backward: this tensor was not produced by a recorded op (is it a leaf, or computed outside Tape.record?)")
         }
         tape.backward(self, gradient: gradient, retain: retain)
     }
@@ -111,7 +111,7 @@ public func recordOp(_ name: String, inputs: [Tensor], output: Tensor, backward:
     for t in inputs where t.requiresGrad { needs = true; break }
     guard needs else { return output }
     guard let backward else {
-        preconditionFailure("NeoTensor: op '\(name)' has no backward, but one of its inputs requires a gradient. Detach the input (tensor.detach()) or run the op under noGrad { }.")
+        ensureFailed("NeoTensor: op '\(name)' has no backward, but one of its inputs requires a gradient. Detach the input (tensor.detach()) or run the op under noGrad { }.")
     }
     output.requiresGrad = true
     output.isLeaf = false

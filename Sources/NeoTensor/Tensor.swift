@@ -56,7 +56,7 @@ public final class Tensor: @unchecked Sendable, CustomStringConvertible {
     /// Normalises a possibly negative axis.
     @inline(__always) public func axis(_ a: Int) -> Int {
         let r = a < 0 ? a + rank : a
-        precondition(r >= 0 && r < Swift.max(rank, 1), "axis \(a) is out of range for a tensor of rank \(rank) (shape \(shape))")
+        ensure(r >= 0 && r < Swift.max(rank, 1), "axis \(a) is out of range for a tensor of rank \(rank) (shape \(shape))")
         return r
     }
 
@@ -64,7 +64,7 @@ public final class Tensor: @unchecked Sendable, CustomStringConvertible {
 
     /// A contiguous tensor with uninitialised contents, from the current context's pool.
     public static func empty(_ shape: [Int]) -> Tensor {
-        for d in shape { precondition(d >= 0, "negative dimension in shape \(shape)") }
+        for d in shape { ensure(d >= 0, "negative dimension in shape \(shape)") }
         let st = Storage(count: count(shape), pool: EngineContext.current.pool)
         return Tensor(storage: st, shape: shape, strides: contiguousStrides(shape))
     }
@@ -85,7 +85,7 @@ public final class Tensor: @unchecked Sendable, CustomStringConvertible {
     public static func zeros(like t: Tensor) -> Tensor { zeros(t.shape) }
     /// 0, step, 2·step, … below `end` (starting at `start`).
     public static func arange(_ start: Float = 0, _ end: Float, step: Float = 1) -> Tensor {
-        precondition(step != 0, "arange: step must be non-zero")
+        ensure(step != 0, "arange: step must be non-zero")
         let n = Swift.max(0, Int((Double(end - start) / Double(step)).rounded(.up)))
         let t = empty([n])
         for i in 0..<n { t.data[i] = start + Float(i) * step }
@@ -103,7 +103,7 @@ public final class Tensor: @unchecked Sendable, CustomStringConvertible {
     }
     public convenience init(_ values: [Float], shape: [Int]? = nil, requiresGrad: Bool = false) {
         let shp = shape ?? [values.count]
-        precondition(Tensor.count(shp) == values.count, "Tensor(values:shape:): \(values.count) values do not fill shape \(shp)")
+        ensure(Tensor.count(shp) == values.count, "Tensor(values:shape:): \(values.count) values do not fill shape \(shp)")
         let st = Storage(count: values.count, pool: EngineContext.current.pool)
         values.withUnsafeBufferPointer { b in
             if let base = b.baseAddress { st.pointer.update(from: base, count: values.count) }
@@ -126,15 +126,15 @@ public final class Tensor: @unchecked Sendable, CustomStringConvertible {
     }
     /// The single element of a one-element tensor.
     public var item: Float {
-        precondition(count == 1, "item: tensor has \(count) elements (shape \(shape)), expected 1")
+        ensure(count == 1, "item: tensor has \(count) elements (shape \(shape)), expected 1")
         return toArray()[0]
     }
     /// Element at a multi-index.
     public subscript(_ index: Int...) -> Float {
-        precondition(index.count == rank, "subscript: \(index.count) indices for rank \(rank)")
+        ensure(index.count == rank, "subscript: \(index.count) indices for rank \(rank)")
         var o = offset
         for (i, ix) in index.enumerated() {
-            precondition(ix >= 0 && ix < shape[i], "index \(ix) out of range for dim \(i) of size \(shape[i])")
+            ensure(ix >= 0 && ix < shape[i], "index \(ix) out of range for dim \(i) of size \(shape[i])")
             o &+= ix &* strides[i]
         }
         return storage.pointer[o]
@@ -170,8 +170,8 @@ public final class Tensor: @unchecked Sendable, CustomStringConvertible {
 
     /// Copies `src`'s values into this tensor in place (shapes must match; outside autodiff).
     public func copy(from src: Tensor) {
-        precondition(src.shape == shape, "copy(from:): shape \(src.shape) does not match \(shape)")
-        precondition(isContiguous, "copy(from:): destination must be contiguous")
+        ensure(src.shape == shape, "copy(from:): shape \(src.shape) does not match \(shape)")
+        ensure(isContiguous, "copy(from:): destination must be contiguous")
         copyStrided(from: src, to: data)
     }
 }

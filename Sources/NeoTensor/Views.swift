@@ -13,10 +13,10 @@ extension Tensor {
         let n = count
         if let i = shp.firstIndex(of: -1) {
             let known = shp.enumerated().filter { $0.offset != i }.reduce(1) { $0 * $1.element }
-            precondition(known > 0 && n % known == 0, "reshape: cannot infer -1 in \(newShape) for \(n) elements (shape \(shape))")
+            ensure(known > 0 && n % known == 0, "reshape: cannot infer -1 in \(newShape) for \(n) elements (shape \(shape))")
             shp[i] = n / known
         }
-        precondition(Tensor.count(shp) == n, "reshape: shape \(newShape) does not hold \(n) elements (shape \(shape))")
+        ensure(Tensor.count(shp) == n, "reshape: shape \(newShape) does not hold \(n) elements (shape \(shape))")
         if shp == shape { return self }
         let src = isContiguous ? self : contiguous()
         let out = Tensor(storage: src.storage, shape: shp, strides: Tensor.contiguousStrides(shp), offset: src.offset)
@@ -28,7 +28,7 @@ extension Tensor {
 
     /// Reorders dimensions (a view).
     public func permute(_ dims: [Int]) -> Tensor {
-        precondition(dims.count == rank && Set(dims.map { axis($0) }).count == rank, "permute: \(dims) is not a permutation of \(rank) dims")
+        ensure(dims.count == rank && Set(dims.map { axis($0) }).count == rank, "permute: \(dims) is not a permutation of \(rank) dims")
         let d = dims.map { axis($0) }
         let out = Tensor(storage: storage, shape: d.map { shape[$0] }, strides: d.map { strides[$0] }, offset: offset)
         var inverse = [Int](repeating: 0, count: rank)
@@ -50,7 +50,7 @@ extension Tensor {
         let a = axis(dim)
         let s = start < 0 ? start + shape[a] : start
         let e = Swift.min(end < 0 ? end + shape[a] : end, shape[a])
-        precondition(step > 0 && s >= 0 && s <= e, "slice: range \(start)..<\(end) step \(step) is invalid for dim \(dim) of size \(shape[a])")
+        ensure(step > 0 && s >= 0 && s <= e, "slice: range \(start)..<\(end) step \(step) is invalid for dim \(dim) of size \(shape[a])")
         var shp = shape, st = strides
         shp[a] = (e - s + step - 1) / step
         st[a] = strides[a] * step
@@ -67,15 +67,15 @@ extension Tensor {
 
     /// Broadcasts to `newShape` with stride 0 along expanded dims (a view). -1 keeps a dim.
     public func expand(_ newShape: [Int]) -> Tensor {
-        precondition(newShape.count >= rank, "expand: shape \(newShape) has fewer dims than \(shape)")
+        ensure(newShape.count >= rank, "expand: shape \(newShape) has fewer dims than \(shape)")
         let off = newShape.count - rank
         var shp = newShape
         var st = [Int](repeating: 0, count: newShape.count)
         for i in 0..<newShape.count {
-            if i < off { precondition(newShape[i] >= 0, "expand: bad size \(newShape[i])"); continue }
+            if i < off { ensure(newShape[i] >= 0, "expand: bad size \(newShape[i])"); continue }
             let d = shape[i - off]
             if newShape[i] == -1 { shp[i] = d }
-            precondition(d == shp[i] || d == 1, "expand: cannot expand shape \(shape) to \(newShape)")
+            ensure(d == shp[i] || d == 1, "expand: cannot expand shape \(shape) to \(newShape)")
             st[i] = d == 1 && shp[i] != 1 ? 0 : strides[i - off]
         }
         if shp == shape { return self }
@@ -86,7 +86,7 @@ extension Tensor {
 
     public func unsqueeze(_ dim: Int) -> Tensor {
         let d = dim < 0 ? dim + rank + 1 : dim
-        precondition(d >= 0 && d <= rank, "unsqueeze: dim \(dim) out of range for rank \(rank)")
+        ensure(d >= 0 && d <= rank, "unsqueeze: dim \(dim) out of range for rank \(rank)")
         var shp = shape
         shp.insert(1, at: d)
         return reshape(shp)
@@ -96,7 +96,7 @@ extension Tensor {
     public func squeeze(_ dim: Int? = nil) -> Tensor {
         if let dim {
             let a = axis(dim)
-            precondition(shape[a] == 1, "squeeze: dim \(dim) has size \(shape[a]), not 1")
+            ensure(shape[a] == 1, "squeeze: dim \(dim) has size \(shape[a]), not 1")
             var shp = shape
             shp.remove(at: a)
             return reshape(shp)
@@ -107,7 +107,7 @@ extension Tensor {
 
 /// Writes `src` into the (possibly strided) view `dst`, outside autodiff.
 func copyInto(_ dst: Tensor, _ src: Tensor) {
-    precondition(dst.shape == src.shape, "copyInto: shape \(src.shape) vs \(dst.shape)")
+    ensure(dst.shape == src.shape, "copyInto: shape \(src.shape) vs \(dst.shape)")
     if dst.count == 0 { return }
     let pd = dst.storage.pointer, ps = src.storage.pointer
     let od = dst.offset, os = src.offset

@@ -7,6 +7,7 @@ import NeoTestSupport
 final class HDF5Tests: XCTestCase {
     func testDatasetsAttributesAndListingRoundTrip() throws {
         let dir = PythonCrossCheck.temporaryDirectory("h5basic")
+        defer { try? FileManager.default.removeItem(at: dir) }
         let path = dir.appendingPathComponent("a.h5").path
         let t3 = randn([2, 3, 4], seed: 1)
         let scalar = Tensor.scalar(2.5)
@@ -80,6 +81,7 @@ final class HDF5Tests: XCTestCase {
 
     func testZstdCompressionShrinksAndRoundTrips() throws {
         let dir = PythonCrossCheck.temporaryDirectory("h5zstd")
+        defer { try? FileManager.default.removeItem(at: dir) }
         let path = dir.appendingPathComponent("z.h5").path
         // Compressible: a smooth ramp with repeats; incompressible: random normals.
         let ramp = Tensor((0..<(256 * 300)).map { Float($0 % 300) * 0.25 }, shape: [256, 300])
@@ -108,6 +110,7 @@ final class HDF5Tests: XCTestCase {
 
     func testDefaultChunksKeepTrailingDimensions() throws {
         let dir = PythonCrossCheck.temporaryDirectory("h5chunk")
+        defer { try? FileManager.default.removeItem(at: dir) }
         let path = dir.appendingPathComponent("c.h5").path
         let f = try HDF5File.create(path)
         try f.write(Tensor.zeros([1000, 512]), at: "/big", options: .zstd())
@@ -117,8 +120,32 @@ final class HDF5Tests: XCTestCase {
         try f.close()
     }
 
+    func testThreadsWritingAndReadingFilesConcurrently() throws {
+        let dir = PythonCrossCheck.temporaryDirectory("h5threads")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        // HDF5 calls are serialised inside NeoIO, so loaders and writers on several threads are safe.
+        @Sendable func work(_ i: Int) throws {
+            let path = dir.appendingPathComponent("t\(i).h5").path
+            let values = (0..<5000).map { Float(($0 * (i + 1)) % 97) }
+            for round in 0..<3 {
+                let f = try HDF5File.create(path)
+                try f.writeFloat32(values, shape: [50, 100], at: "/clips/\(round)/audio", options: .zstd(level: 1 + i))
+                try f.setAttribute("round", .int64(Int64(round)), at: "/clips/\(round)")
+                try f.close()
+                let g = try HDF5File.open(path)
+                XCTAssertEqual(try g.readFloat32(at: "/clips/\(round)/audio").values, values)
+                XCTAssertEqual(try g.attribute("round", at: "/clips/\(round)"), .int64(Int64(round)))
+                try g.close()
+            }
+        }
+        DispatchQueue.concurrentPerform(iterations: 6) { i in
+            do { try work(i) } catch { XCTFail("thread \(i): \(error)") }
+        }
+    }
+
     func testOpeningGarbageNamesTheFile() throws {
         let dir = PythonCrossCheck.temporaryDirectory("h5bad")
+        defer { try? FileManager.default.removeItem(at: dir) }
         let junk = dir.appendingPathComponent("junk.h5").path
         XCTAssertTrue(FileManager.default.createFile(atPath: junk, contents: Data(repeating: 7, count: 4096)))
         XCTAssertThrowsError(try HDF5File.open(junk)) {

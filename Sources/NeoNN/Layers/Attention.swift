@@ -69,7 +69,7 @@ public final class MultiHeadAttention: Module {
     /// (−∞ blocks a key); `positions` are the rotary positions of the tokens.
     public func callAsFunction(_ x: Tensor, mask: Tensor? = nil, positions: [Float]? = nil) -> Tensor {
         let (q, k, v) = projectQKV(x, positions: positions)
-        return projectOut(attentionOp(q, k, v, mask: mask, scale: scale))
+        return projectOut(scaledDotProductAttention(q, k, v, mask: mask, scale: scale))
     }
 }
 
@@ -113,9 +113,9 @@ public final class JointAttention: Module {
         }
         let lengths = xs.map { $0.shape[1] }
         if streams.count == 1 {
-            return [streams[0].projectOut(attentionOp(qs[0], ks[0], vs[0], mask: mask, scale: streams[0].scale))]
+            return [streams[0].projectOut(scaledDotProductAttention(qs[0], ks[0], vs[0], mask: mask, scale: streams[0].scale))]
         }
-        let o = attentionOp(concatOp(qs, dim: 2), concatOp(ks, dim: 2), concatOp(vs, dim: 2), mask: mask, scale: streams[0].scale)
-        return zip(streams, splitOp(o, lengths, dim: 2)).map { $0.projectOut($1) }
+        let o = scaledDotProductAttention(Tensor.concat(qs, dim: 2), Tensor.concat(ks, dim: 2), Tensor.concat(vs, dim: 2), mask: mask, scale: streams[0].scale)
+        return zip(streams, o.split(lengths, dim: 2)).map { $0.projectOut($1) }
     }
 }

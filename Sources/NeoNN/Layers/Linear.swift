@@ -18,7 +18,7 @@ public final class Linear: Module, UnaryLayer {
 
     public func callAsFunction(_ x: Tensor) -> Tensor {
         precondition(x.shape.last == inFeatures, "Linear(\(inFeatures)→\(outFeatures)): input has shape \(x.shape)")
-        return linearLayer(x, weight.value, bias?.value)
+        return linear(x, weight: weight.value, bias: bias?.value)
     }
 }
 
@@ -37,7 +37,7 @@ public final class Embedding: Module {
     /// Rows of the table for `indices`, shaped `shape + [dim]` (default `[indices.count, dim]`).
     public func callAsFunction(_ indices: [Int], shape: [Int]? = nil) -> Tensor {
         for i in indices { precondition(i >= 0 && i < count, "Embedding(\(count)×\(dim)): index \(i) out of range") }
-        let rows = embeddingLookup(weight.value, indices)
+        let rows = embedding(weight.value, indices)
         return rows.reshape((shape ?? [indices.count]) + [dim])
     }
 }

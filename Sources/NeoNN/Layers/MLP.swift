@@ -11,9 +11,9 @@ public enum Activation: Sendable, Equatable {
 
     public func callAsFunction(_ x: Tensor) -> Tensor {
         switch self {
-        case .gelu: return geluOp(x, approximate: false)
-        case .geluTanh: return geluOp(x, approximate: true)
-        case .silu: return siluOp(x)
+        case .gelu: return x.gelu(approximate: false)
+        case .geluTanh: return x.gelu(approximate: true)
+        case .silu: return x.silu()
         case .relu: return x.relu()
         case .identity: return x
         }

@@ -17,7 +17,7 @@ public final class LayerNorm: Module, UnaryLayer {
 
     public func callAsFunction(_ x: Tensor) -> Tensor {
         precondition(x.shape.last == dim, "LayerNorm(\(dim)): input has shape \(x.shape)")
-        return layerNormOp(x, weight?.value, bias?.value, eps: eps)
+        return layerNorm(x, weight: weight?.value, bias: bias?.value, eps: eps)
     }
 }
 
@@ -36,6 +36,6 @@ public final class RMSNorm: Module, UnaryLayer {
 
     public func callAsFunction(_ x: Tensor) -> Tensor {
         precondition(x.shape.last == dim, "RMSNorm(\(dim)): input has shape \(x.shape)")
-        return rmsNormOp(x, weight?.value, eps: eps)
+        return rmsNorm(x, weight: weight?.value, eps: eps)
     }
 }

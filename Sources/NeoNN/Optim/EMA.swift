@@ -51,7 +51,10 @@ public final class EMA: @unchecked Sendable {
     public func swap() {
         for (_, p, s) in entries {
             let a = p.value.data, b = s.data
-            for j in 0..<s.count { let t = a[j]; a[j] = b[j]; b[j] = t }
+            parallelRanges(s.count) { lo, hi in
+                var j = lo
+                while j < hi { let t = a[j]; a[j] = b[j]; b[j] = t; j &+= 1 }
+            }
         }
     }
 

@@ -8,9 +8,12 @@ public func gradientNorm(_ parameters: [Parameter]) -> Float {
         guard let g = p.grad else { continue }
         let c = contiguousValues(g)
         let ptr = c.data
-        var acc = 0.0
-        for j in 0..<c.count { let x = Double(ptr[j]); acc += x * x }
-        total += acc
+        total += parallelSum(c.count) { lo, hi in
+            var acc = 0.0
+            var j = lo
+            while j < hi { let x = Double(ptr[j]); acc += x * x; j &+= 1 }
+            return acc
+        }
     }
     return Float(total.squareRoot())
 }

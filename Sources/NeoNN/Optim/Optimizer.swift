@@ -62,6 +62,8 @@ public protocol Optimizer: AnyObject {
     var groups: [ParameterGroup] { get }
     /// Updates every parameter that has a gradient (parameters without one are left alone).
     func step()
+    /// Changes a group's learning-rate multiplier or weight decay (by group name).
+    func configureGroup(_ name: String, lrScale: Float?, weightDecay: Float?)
     func exportState() -> OptimizerState
     /// Restores a state from `exportState()`; throws listing every mismatch, changing nothing.
     func importState(_ state: OptimizerState) throws

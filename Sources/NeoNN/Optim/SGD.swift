@@ -32,6 +32,14 @@ public final class SGD: Optimizer {
                   learningRate: learningRate, momentum: momentum, dampening: dampening, nesterov: nesterov)
     }
 
+    /// Sets a group's learning-rate multiplier or weight decay after construction.
+    public func configureGroup(_ name: String, lrScale: Float? = nil, weightDecay: Float? = nil) {
+        for i in groups.indices where groups[i].name == name {
+            if let lrScale { groups[i].lrScale = lrScale }
+            if let weightDecay { groups[i].weightDecay = weightDecay }
+        }
+    }
+
     public func step() {
         stepCount += 1
         var index = 0
