@@ -57,7 +57,7 @@ let package = Package(
         .testTarget(name: "NeoTensorTests", dependencies: ["NeoTensor", "NeoTestSupport", "neo-tensor-probe"]),
         .testTarget(name: "NeoNNTests", dependencies: ["NeoNN", "NeoTestSupport"]),
         .testTarget(name: "NeoIOTests", dependencies: ["NeoIO", "NeoTestSupport"]),
-        // (enabled when the module has tests) .testTarget(name: "NeoAudioTests", dependencies: ["NeoAudio", "NeoTestSupport"]),
+        .testTarget(name: "NeoAudioTests", dependencies: ["NeoAudio", "NeoTestSupport"]),
         // (enabled when the module has tests) .testTarget(name: "NeoDataTests", dependencies: ["NeoData", "NeoTestSupport"]),
         // (enabled when the module has tests) .testTarget(name: "VocalTests", dependencies: ["Vocal", "NeoTestSupport"]),
         // (enabled when the module has tests) .testTarget(name: "RewardModelTests", dependencies: ["RewardModel", "NeoTestSupport"]),

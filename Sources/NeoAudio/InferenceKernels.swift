@@ -68,6 +68,13 @@ func geluInPlace(_ p: UnsafeMutablePointer<Float>, count: Int) {
     }
 }
 
+/// GELU applied in place to a tensor the caller owns (made contiguous first if it is a view).
+func geluInPlace(_ t: Tensor) -> Tensor {
+    let c = t.isContiguous ? t : t.contiguous()
+    geluInPlace(c.data, count: c.count)
+    return c
+}
+
 /// 2^x for eight lanes (x already in base-2 units): n = round(x), 2^(x−n) by the Taylor series
 /// of e^(u), u = (x−n)·ln2, |u| ≤ 0.347, to u⁶ (relative error < 2e-7).
 @inline(__always)
