@@ -41,8 +41,9 @@ let package = Package(
             "NeoTensor", "NeoIO", "NeoAudio", "CEspeak",
             .product(name: "Crypto", package: "swift-crypto"),
         ]),
+        .target(name: "Vocal", dependencies: ["NeoTensor", "NeoNN"], swiftSettings: kernelSettings),
         .target(name: "NeoTrain", dependencies: [
-            "NeoTensor", "NeoNN", "NeoIO", "NeoAudio", "NeoData",
+            "NeoTensor", "NeoNN", "NeoIO", "NeoAudio", "NeoData", "Vocal",
             .product(name: "TOMLKit", package: "TOMLKit"),
         ]),
         .executableTarget(name: "neo-train", dependencies: [
@@ -60,6 +61,7 @@ let package = Package(
         .testTarget(name: "NeoIOTests", dependencies: ["NeoIO", "NeoTestSupport"]),
         .testTarget(name: "NeoAudioTests", dependencies: ["NeoAudio", "NeoTestSupport"]),
         .testTarget(name: "NeoDataTests", dependencies: ["NeoData", "NeoTestSupport"]),
+        .testTarget(name: "VocalTests", dependencies: ["Vocal", "NeoTestSupport"]),
         .testTarget(name: "NeoTrainTests", dependencies: ["NeoTrain", "NeoTestSupport", "neo-train"]),
     ],
     swiftLanguageModes: [.v6]

@@ -20,13 +20,13 @@ final class NPYTests: XCTestCase {
     func testBadFilesGiveNamedErrors() throws {
         let dir = PythonCrossCheck.temporaryDirectory("npybad")
         let junk = dir.appendingPathComponent("junk.npy").path
-        _ = FileManager.default.createFile(atPath: junk, contents: Data("hello".utf8))
+        XCTAssertTrue(FileManager.default.createFile(atPath: junk, contents: Data("hello".utf8)))
         XCTAssertThrowsError(try NPY.read(junk)) { XCTAssertTrue("\($0)".contains("junk.npy: not a .npy file"), "\($0)") }
         XCTAssertThrowsError(try NPY.read(dir.appendingPathComponent("missing.npy").path)) { XCTAssertTrue("\($0)".contains("cannot read"), "\($0)") }
         var full = NPY.encode(randn([4, 3], seed: 1))
         full.removeLast(8)
         let cut = dir.appendingPathComponent("cut.npy").path
-        _ = FileManager.default.createFile(atPath: cut, contents: full)
+        XCTAssertTrue(FileManager.default.createFile(atPath: cut, contents: full))
         XCTAssertThrowsError(try NPY.read(cut)) { XCTAssertTrue("\($0)".contains("truncated"), "\($0)") }
     }
 

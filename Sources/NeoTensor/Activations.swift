@@ -1,0 +1,123 @@
+import Foundation
+
+private let sqrtHalf: Float = 0.707_106_781_186_547_5      // 1/√2
+private let invSqrt2Pi: Float = 0.398_942_280_401_432_7    // 1/√(2π)
+private let sqrt2OverPi: Float = 0.797_884_560_802_865_4   // √(2/π)
+private let geluCubic: Float = 0.044_715
+
+/// tanh for eight lanes as 1 − 2/(e^(2u) + 1) (exact limits ±1 for large |u|).
+@inline(__always) func tanh8(_ u: F8) -> F8 {
+    1 - 2 / (exp8(u + u) + 1)
+}
+
+/// Applies `forward` lane-wise to a contiguous copy of `x` (8 lanes at a time, the tail padded).
+@inline(__always)
+private func map8(_ x: Tensor, _ f: (F8) -> F8) -> Tensor {
+    let src = x.contiguousNoGrad()
+    let out = Tensor.empty(x.shape)
+    let n = out.count
+    let ps = src.data, po = out.data
+    parallelRanges(n, minPerThread: 1 << 15) { lo, hi in
+        var i = lo
+        while i &+ 8 <= hi { store8(f(load8(ps + i)), po + i); i &+= 8 }
+        if i < hi {
+            var v = F8()
+            for j in 0..<(hi &- i) { v[j] = ps[i &+ j] }
+            let r = f(v)
+            for j in 0..<(hi &- i) { po[i &+ j] = r[j] }
+        }
+    }
+    return out
+}
+
+/// g ∘ f'(x) lane-wise over contiguous copies of g and x.
+@inline(__always)
+private func mapGrad8(_ g: Tensor, _ x: Tensor, _ f: (F8, F8) -> F8) -> Tensor {
+    let gc = g.contiguousNoGrad(), xc = x.contiguousNoGrad()
+    let out = Tensor.empty(x.shape)
+    let n = out.count
+    let pg = gc.data, px = xc.data, po = out.data
+    parallelRanges(n, minPerThread: 1 << 15) { lo, hi in
+        var i = lo
+        while i &+ 8 <= hi { store8(f(load8(pg + i), load8(px + i)), po + i); i &+= 8 }
+        if i < hi {
+            var gv = F8(), xv = F8()
+            for j in 0..<(hi &- i) { gv[j] = pg[i &+ j]; xv[j] = px[i &+ j] }
+            let r = f(gv, xv)
+            for j in 0..<(hi &- i) { po[i &+ j] = r[j] }
+        }
+    }
+    return out
+}
+
+@inline(__always) private func erf8(_ v: F8) -> F8 {
+    var r = F8()
+    for j in 0..<8 { r[j] = Foundation.erf(v[j]) }
+    return r
+}
+
+extension Tensor {
+    /// GELU. Exact: x·Φ(x) = ½x(1 + erf(x/√2)). With `approximate`: ½x(1 + tanh(√(2/π)(x + 0.044715x³))),
+    /// PyTorch's `approximate="tanh"`. The backward recomputes from the saved input.
+    public func gelu(approximate: Bool = false) -> Tensor {
+        let x = self
+        if approximate {
+            let out = map8(x) { v in
+                let u = F8(repeating: sqrt2OverPi) * (v + geluCubic * v * v * v)
+                return 0.5 * v * (1 + tanh8(u))
+            }
+            return recordOp("gelu_tanh", inputs: [x], output: out) { g in
+                [mapGrad8(g, x) { gv, v in
+                    let v2 = v * v
+                    let t = tanh8(F8(repeating: sqrt2OverPi) * (v + geluCubic * v2 * v))
+                    let du = F8(repeating: sqrt2OverPi) * (1 + (3 * geluCubic) * v2)
+                    return gv * (0.5 * (1 + t) + 0.5 * v * (1 - t * t) * du)
+                }]
+            }
+        }
+        let out = map8(x) { v in 0.5 * v * (1 + erf8(v * sqrtHalf)) }
+        return recordOp("gelu", inputs: [x], output: out) { g in
+            // d/dx x·Φ(x) = Φ(x) + x·φ(x)
+            [mapGrad8(g, x) { gv, v in
+                let cdf = 0.5 * (1 + erf8(v * sqrtHalf))
+                let pdf = F8(repeating: invSqrt2Pi) * exp8(-0.5 * v * v)
+                return gv * (cdf + v * pdf)
+            }]
+        }
+    }
+
+    /// SiLU (swish): x·σ(x). The backward recomputes σ from the saved input.
+    public func silu() -> Tensor {
+        let x = self
+        let out = map8(x) { v in v / (1 + exp8(-v)) }
+        return recordOp("silu", inputs: [x], output: out) { g in
+            // d/dx x·σ(x) = σ(x)·(1 + x·(1 − σ(x)))
+            [mapGrad8(g, x) { gv, v in
+                let s = 1 / (1 + exp8(-v))
+                return gv * s * (1 + v * (1 - s))
+            }]
+        }
+    }
+
+    /// The error function erf(x); d/dx = 2/√π · e^(−x²).
+    public func erf() -> Tensor {
+        let x = self
+        let out = unaryMap(x) { Foundation.erf($0) }
+        return recordOp("erf", inputs: [x], output: out) { g in
+            [g * unaryMap(x) { 1.128_379_167_095_512_6 * Foundation.exp(-$0 * $0) }]
+        }
+    }
+}
+
+extension Composite {
+    /// GELU from primitives (erf or tanh, products, sums).
+    public static func gelu(_ x: Tensor, approximate: Bool = false) -> Tensor {
+        if approximate {
+            let u = (x + x * x * x * geluCubic) * sqrt2OverPi
+            return x * 0.5 * (u.tanh() + 1)
+        }
+        return x * 0.5 * ((x * sqrtHalf).erf() + 1)
+    }
+    /// SiLU from primitives: x · sigmoid(x).
+    public static func silu(_ x: Tensor) -> Tensor { x * x.sigmoid() }
+}

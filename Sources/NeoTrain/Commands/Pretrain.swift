@@ -1,0 +1,51 @@
+import Foundation
+
+/// `neo-train pretrain RECIPE [--set k=v]... [--run-dir DIR] [--resume]`.
+public enum PretrainCommand {
+    /// Decodes the recipe, prepares the run folder and trains with the recipe's model kind.
+    /// Messages go to stdout; failures are thrown as errors with one-line descriptions.
+    public static func run(recipePath: String, overrides: [String], runDirectory: String?, resume: Bool,
+                           kinds: [ModelKind] = ModelKind.builtIn,
+                           debug: DebugHooks = .fromEnvironment()) throws -> TrainingOutcome {
+        let recipe = try Recipe.load(path: recipePath, overrides: overrides, kinds: kinds.map(\.schema))
+        guard let kind = kinds.first(where: { $0.name == recipe.modelKind }) else {
+            throw TrainError("\(recipePath): model.kind: no trainer for \(recipe.modelKind ?? "(none)")")
+        }
+        let folder = try RunFolder(path: runDirectory ?? recipe.run.outputDir + "/" + recipe.run.name)
+        if try !resume && folder.checkpoints(keepLast: recipe.train.keepLast).hasAny() {
+            throw TrainError("\(folder.path) already holds checkpoints; pass --resume to continue that run, or choose another --run-dir")
+        }
+        if resume, let previous = try? String(contentsOfFile: folder.recipePath, encoding: .utf8),
+           let old = try? Recipe.parse(text: previous, source: folder.recipePath, kinds: kinds.map(\.schema)) {
+            let changes = recipe.differences(from: old)
+            if !changes.isEmpty {
+                folder.note("recipe changed since the last start of this run: " + changes.joined(separator: ", "))
+            }
+        }
+        try folder.writeRecipe(recipe.text)
+        folder.note("\(recipe.modelKind ?? "model") run in \(folder.path) (\(recipe.train.steps) steps)")
+        return try kind.pretrain(recipe, folder, resume, debug)
+    }
+}
+
+extension TrainingOutcome {
+    /// The process exit status for this outcome: 0 when finished, 128 + signal when stopped by one.
+    public var exitStatus: Int32 {
+        switch ending {
+        case .finished: return 0
+        case .interrupted(let sig): return 128 + sig
+        }
+    }
+
+    /// What to tell the user at the end.
+    public var summary: String {
+        let loss = lastLoss.map { " (loss \(ProgressLine.format($0)))" } ?? ""
+        switch ending {
+        case .finished:
+            return "finished at step \(step)\(loss); checkpoint \(checkpointPath ?? "(none)")"
+        case .interrupted(let sig):
+            let name = sig == SIGINT ? "interrupted" : sig == SIGTERM ? "terminated" : "stopped by signal \(sig)"
+            return "\(name) at step \(step)\(loss); checkpoint \(checkpointPath ?? "(none)"); continue with --resume"
+        }
+    }
+}

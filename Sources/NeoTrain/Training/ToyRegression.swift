@@ -1,0 +1,153 @@
+import NeoNN
+import NeoTensor
+
+/// A small built-in task that exercises the training machinery without real data: an MLP
+/// learns a fixed random function (a one-hidden-layer tanh network drawn from the run seed)
+/// from synthetic batches. Batch i is drawn from a generator derived from (seed, i), so the
+/// source's position is just the number of batches drawn.
+public enum ToyRegression {
+    public static let kind = ModelKind(
+        name: "toy-regression",
+        summary: "an MLP fitting a fixed random function from synthetic batches (exercises the loop)",
+        sections: [SectionSchema(ModelSection.self), SectionSchema(DataSection.self)]
+    ) { recipe in
+        try Job(recipe: recipe)
+    }
+
+    public enum Activation: String, CaseIterable, Sendable { case tanh, relu }
+
+    /// `[model]` of `kind = "toy-regression"`.
+    public struct ModelSection: RecipeSection {
+        public static let name = "model"
+        public var inputDim = 8
+        public var hidden = [32, 32]
+        public var outputDim = 1
+        public var activation = Activation.tanh
+        public init() {}
+        public static var fields: [RecipeField<Self>] {[
+            .integer("input_dim", \.inputDim, .range(1...4096), "input features"),
+            .integers("hidden", \.hidden, .range(1...65536), "hidden layer widths"),
+            .integer("output_dim", \.outputDim, .range(1...4096), "outputs"),
+            .choice("activation", \.activation, "activation between layers"),
+        ]}
+    }
+
+    /// `[data]` of the toy task: the synthetic target and its noise.
+    public struct DataSection: RecipeSection {
+        public static let name = "data"
+        public var targetHidden = 16
+        public var noise = 0.01
+        public var evalExamples = 256
+        public init() {}
+        public static var fields: [RecipeField<Self>] {[
+            .integer("target_hidden", \.targetHidden, .range(1...65536), "hidden width of the random target network"),
+            .number("noise", \.noise, .nonNegative, "standard deviation of the noise added to targets"),
+            .integer("eval_examples", \.evalExamples, .range(1...1_000_000), "held-out examples for evaluation"),
+        ]}
+    }
+
+    public final class MLP: Module {
+        public let layers: [Linear]
+        let activation: Activation
+
+        public init(_ widths: [Int], activation: Activation, generator: Generator) {
+            layers = zip(widths, widths.dropFirst()).map { Linear($0, $1, generator: generator) }
+            self.activation = activation
+        }
+
+        public func callAsFunction(_ x: Tensor) -> Tensor {
+            var h = x
+            for (i, layer) in layers.enumerated() {
+                h = layer(h)
+                if i < layers.count - 1 { h = activation == .tanh ? h.tanh() : h.relu() }
+            }
+            return h
+        }
+    }
+
+    /// The fixed random function y = W₂·tanh(W₁x + b₁) the model learns.
+    struct Target {
+        let w1: Tensor, b1: Tensor, w2: Tensor
+
+        init(inputDim: Int, hidden: Int, outputDim: Int, generator: Generator) {
+            w1 = Tensor.normal([hidden, inputDim], mean: 0, std: Float(1 / Double(inputDim).squareRoot()), generator: generator)
+            b1 = Tensor.normal([hidden], mean: 0, std: 0.5, generator: generator)
+            w2 = Tensor.normal([outputDim, hidden], mean: 0, std: Float(1 / Double(hidden).squareRoot()), generator: generator)
+        }
+
+        func callAsFunction(_ x: Tensor) -> Tensor {
+            noGrad { (x.matmul(w1.mT) + b1).tanh().matmul(w2.mT) }
+        }
+
+        /// `count` inputs ~ N(0, 1) and their noisy targets, drawn from `generator`.
+        func examples(_ count: Int, inputDim: Int, noise: Float, generator: Generator) -> (Tensor, Tensor) {
+            let x = Tensor.normal([count, inputDim], mean: 0, std: 1, generator: generator)
+            var y = self(x)
+            if noise > 0 { y = y + Tensor.normal(y.shape, mean: 0, std: noise, generator: generator) }
+            return (x, y)
+        }
+    }
+
+    /// Synthetic batches; batch i comes from the data stream derived with i.
+    public final class Source: BatchSource {
+        let target: Target
+        let batch: Int
+        let inputDim: Int
+        let noise: Float
+        let stream: Generator
+        public private(set) var drawn = 0
+
+        init(target: Target, batch: Int, inputDim: Int, noise: Float, stream: Generator) {
+            self.target = target
+            self.batch = batch
+            self.inputDim = inputDim
+            self.noise = noise
+            self.stream = stream
+        }
+
+        public func next() throws -> (Tensor, Tensor) {
+            let g = stream.derived(UInt64(drawn))
+            drawn += 1
+            return target.examples(batch, inputDim: inputDim, noise: noise, generator: g)
+        }
+
+        public var position: [String: Int] { ["batches": drawn] }
+
+        public func restore(position: [String: Int]) throws {
+            guard let n = position["batches"], n >= 0 else {
+                throw TrainError("toy-regression: loader position \(position) has no valid 'batches' entry")
+            }
+            drawn = n
+        }
+    }
+
+    public final class Job: TrainingTask {
+        public let model: Module
+        public let source: Source
+        let mlp: MLP
+        let evalSet: (Tensor, Tensor)
+
+        public init(recipe: Recipe) throws {
+            let m = recipe.section(ModelSection.self)
+            let d = recipe.section(DataSection.self)
+            let seed = recipe.run.seed
+            let target = Target(inputDim: m.inputDim, hidden: d.targetHidden, outputDim: m.outputDim,
+                                generator: Generator.stream(seed: seed, "toy-target"))
+            mlp = MLP([m.inputDim] + m.hidden + [m.outputDim], activation: m.activation,
+                      generator: Generator.stream(seed: seed, "model-init"))
+            model = mlp
+            source = Source(target: target, batch: recipe.train.batch, inputDim: m.inputDim, noise: Float(d.noise),
+                            stream: Generator.stream(seed: seed, "toy-data"))
+            evalSet = target.examples(d.evalExamples, inputDim: m.inputDim, noise: 0,
+                                      generator: Generator.stream(seed: seed, "toy-eval"))
+        }
+
+        public func loss(_ batch: (Tensor, Tensor)) throws -> Tensor {
+            (mlp(batch.0) - batch.1).square().mean()
+        }
+
+        public func evaluate() throws -> [(String, Float)] {
+            [("eval_loss", (mlp(evalSet.0) - evalSet.1).square().mean().item)]
+        }
+    }
+}
