@@ -137,11 +137,11 @@ public enum SpeechAnalysis {
         var last = -100
         for t in 2..<(n - 2) {
             let v = smooth[t]
-            guard v > 0.7 else { continue }
+            guard v > 1.0 else { continue }
             var isPeak = true
             for k in max(0, t - 4)...min(n - 1, t + 4) where k != t && smooth[k] > v { isPeak = false; break }
-            guard isPeak, t - last >= 9 else { continue }
-            out[t] = min(1, max(0.3, 0.3 + (v - 0.7) * 0.5))
+            guard isPeak, t - last >= 10 else { continue }
+            out[t] = min(1, max(0.3, 0.3 + (v - 1.0) * 0.5))
             last = t
         }
         return out
@@ -241,14 +241,16 @@ public enum Performer {
                 let f = (0.07 + Float(g.nextUniform()) * 0.38) * style.tempo * prof.sway * (1 + Float(k) * 0.6)
                 comps.append((f, share * axisAmp[axis] * headAmp, Float(g.nextUniform()) * 2 * .pi))
             }
-            var ou: Float = 0
-            let tau: Float = 1.5, sigma = 0.5 * axisAmp[axis] * headAmp
+            // Drift: an Ornstein-Uhlenbeck process, low-passed (~1 Hz) so the head does not jitter.
+            var ou: Float = 0, drift: Float = 0
+            let tau: Float = 1.5, sigma = 0.6 * axisAmp[axis] * headAmp
             for t in 0..<frames {
                 let time = Float(t) * dt
                 var v: Float = 0
                 for c in comps { v += c.a * sin(2 * .pi * c.f * time + c.ph) }
                 ou += -ou / tau * dt + sigma * (2 * dt / tau).squareRoot() * Float(g.nextNormal())
-                v += ou
+                drift += 0.2 * (ou - drift)
+                v += drift
                 switch axis {
                 case 0: pitch[t] = v
                 case 1: yaw[t] = v
@@ -326,8 +328,9 @@ public enum Performer {
         let shape: [Float] = [0.45, 1, 0.9, 0.55, 0.2]
         var t = 0
         while t < frames {
-            if accent[t] > 0 || sentenceFrames.contains(t) { boost = 8 }
-            var hazard = ratePerFrame * (boost > 0 ? 3 : 1)
+            // People blink more at phrase starts and strong accents.
+            if accent[t] > 0.6 || sentenceFrames.contains(t) { boost = 6 }
+            var hazard = ratePerFrame * (boost > 0 ? 2.5 : 1)
             if boost > 0 { boost -= 1 }
             if since < refractory { hazard = 0 }
             since += 1
