@@ -62,7 +62,7 @@ let package = Package(
         .testTarget(name: "NeoNNTests", dependencies: ["NeoNN", "NeoTestSupport"]),
         .testTarget(name: "NeoIOTests", dependencies: ["NeoIO", "NeoTestSupport"]),
         .testTarget(name: "NeoAudioTests", dependencies: ["NeoAudio", "NeoTestSupport"]),
-        // (enabled when the module has tests) .testTarget(name: "NeoDataTests", dependencies: ["NeoData", "NeoTestSupport"]),
+        .testTarget(name: "NeoDataTests", dependencies: ["NeoData", "NeoTestSupport"]),
         .testTarget(name: "VocalTests", dependencies: ["Vocal", "NeoTestSupport"]),
         // (enabled when the module has tests) .testTarget(name: "RewardModelTests", dependencies: ["RewardModel", "NeoTestSupport"]),
         // (enabled when the module has tests) .testTarget(name: "KineticGRPOTests", dependencies: ["KineticGRPO", "NeoTestSupport"]),
