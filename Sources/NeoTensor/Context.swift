@@ -11,14 +11,27 @@ public final class EngineContext: @unchecked Sendable {
     public init(pool: BufferPool = BufferPool(), threads: Int = ProcessInfo.processInfo.activeProcessorCount) {
         self.pool = pool
         self.threads = max(1, threads)
-        openblas_set_num_threads(Int32(self.threads))
     }
 
-    @TaskLocal public static var current: EngineContext = EngineContext()
+    /// The process's default context; creating it sets BLAS to the same thread count.
+    static func makeDefault() -> EngineContext {
+        let c = EngineContext()
+        openblas_set_num_threads(Int32(c.threads))
+        return c
+    }
 
-    /// Runs `body` with this context current.
+    @TaskLocal public static var current: EngineContext = EngineContext.makeDefault()
+
+    /// Runs `body` with this context current and BLAS at this context's thread count.
     public func run<R>(_ body: () throws -> R) rethrows -> R {
-        try EngineContext.$current.withValue(self, operation: body)
+        try EngineContext.$current.withValue(self) {
+            // Set after entering: the first touch of `current` creates the default context,
+            // which sets BLAS threads too.
+            let previous = openblas_get_num_threads()
+            openblas_set_num_threads(Int32(threads))
+            defer { openblas_set_num_threads(previous) }
+            return try body()
+        }
     }
 }
 

@@ -56,9 +56,10 @@ struct ConvGeometry {
 
 // MARK: - Tiling and threads
 
-/// Target size in floats of one scratch column tile: big enough for sgemm to run at speed,
-/// small enough to stay in the outer caches between vol2col writing it and sgemm reading it.
-let convTileFloats = 1 << 18
+/// Target size in floats of one scratch column tile (512 KB): big enough for sgemm to run at
+/// speed, small enough to stay in cache between vol2col writing it and sgemm reading it. The
+/// conv3d benchmark was flat from 256 KB to 2 MB and slower below.
+let convTileFloats = 1 << 17
 
 @inline(__always) func ceilDiv(_ a: Int, _ b: Int) -> Int { a >= 0 ? (a &+ b &- 1) / b : -((-a) / b) }
 @inline(__always) func floorDiv(_ a: Int, _ b: Int) -> Int { a >= 0 ? a / b : -((-a &+ b &- 1) / b) }
@@ -93,17 +94,27 @@ func validRange(offset off: Int, stride s: Int, size: Int, outSize: Int) -> (Int
     return (lo, hi)
 }
 
-/// Unrolls output positions p0..<p1 of `channels` input channels (planes at `src`, each of
-/// `inVolume` floats) into `col`: row (c, kd, kh, kw), p1 − p0 columns; zeros where the kernel
-/// reads padding.
-func vol2col(_ g: ConvGeometry, _ src: UnsafePointer<Float>, channels: Int, p0: Int, p1: Int,
-             _ col: UnsafeMutablePointer<Float>) {
+/// Marks an output line whose input line lies in the padding.
+let paddingLine = Int.min
+
+/// Walks the column matrix of output positions p0..<p1 for `channels` input planes, row by row
+/// (c, kd, kh, kw) and within a row output line by output line (od, oh), calling
+/// body(columnOffset, a, b, lineStart, lo, hi) for each output line segment ow ∈ a..<b: its
+/// entries sit at col[columnOffset + ow − a]; lineStart is the flat input index of
+/// iw = offW (ow = 0) in that line (negative offsets included), or `paddingLine` when the line
+/// reads padding; lo..<hi are the ow that read inside the line. Counters advance incrementally:
+/// no division per line.
+@inline(__always)
+func forEachColumnLine(_ g: ConvGeometry, channels: Int, p0: Int, p1: Int,
+                       _ body: (_ col: Int, _ a: Int, _ b: Int, _ line: Int, _ lo: Int, _ hi: Int) -> Void) {
     let oW = g.oW, oH = g.oH, inD = g.inD, inH = g.inH, inW = g.inW, inVol = g.inVolume
     let sD = g.sD, sH = g.sH, sW = g.sW
     let rowFirst = p0 / oW, rowEnd = (p1 &- 1) / oW &+ 1
-    var dst = col
+    let odFirst = rowFirst / oH, ohFirst = rowFirst &- odFirst &* oH
+    let firstA = p0 &- rowFirst &* oW, lastB = p1 &- (rowEnd &- 1) &* oW
+    var colOffset = 0
     for c in 0..<channels {
-        let plane = src + c &* inVol
+        let planeStart = c &* inVol
         for kd in 0..<g.kD {
             let offD = kd &* g.dD &- g.pD
             for kh in 0..<g.kH {
@@ -111,29 +122,16 @@ func vol2col(_ g: ConvGeometry, _ src: UnsafePointer<Float>, channels: Int, p0: 
                 for kw in 0..<g.kW {
                     let offW = kw &* g.dW &- g.pW
                     let (lo, hi) = validRange(offset: offW, stride: sW, size: inW, outSize: oW)
+                    var id = odFirst &* sD &+ offD, ih = ohFirst &* sH &+ offH, oh = ohFirst
                     var r = rowFirst
                     while r < rowEnd {
-                        let od = r / oH, oh = r &- od &* oH
-                        let rowStart = r &* oW
-                        let a = Swift.max(p0 &- rowStart, 0), b = Swift.min(p1 &- rowStart, oW)
-                        let id = od &* sD &+ offD, ih = oh &* sH &+ offH
-                        if id < 0 || id >= inD || ih < 0 || ih >= inH {
-                            var i = a
-                            while i < b { dst[i &- a] = 0; i &+= 1 }
-                        } else {
-                            let line = plane + ((id &* inH &+ ih) &* inW &+ offW)
-                            let vlo = Swift.min(Swift.max(a, lo), b), vhi = Swift.max(Swift.min(b, hi), vlo)
-                            let d = dst - a
-                            var i = a
-                            while i < vlo { d[i] = 0; i &+= 1 }
-                            if sW == 1 {
-                                while i < vhi { d[i] = line[i]; i &+= 1 }
-                            } else {
-                                while i < vhi { d[i] = line[i &* sW]; i &+= 1 }
-                            }
-                            while i < b { d[i] = 0; i &+= 1 }
-                        }
-                        dst += b &- a
+                        let a = r == rowFirst ? firstA : 0
+                        let b = r == rowEnd &- 1 ? lastB : oW
+                        let valid = id >= 0 && id < inD && ih >= 0 && ih < inH
+                        body(colOffset, a, b, valid ? planeStart &+ (id &* inH &+ ih) &* inW &+ offW : paddingLine, lo, hi)
+                        colOffset &+= b &- a
+                        oh &+= 1; ih &+= sH
+                        if oh == oH { oh = 0; ih = offH; id &+= sD }
                         r &+= 1
                     }
                 }
@@ -142,45 +140,143 @@ func vol2col(_ g: ConvGeometry, _ src: UnsafePointer<Float>, channels: Int, p0: 
     }
 }
 
-/// The adjoint of `vol2col`: adds each column entry back into the input position it was read
-/// from (entries that read padding are dropped).
-func col2vol(_ g: ConvGeometry, _ col: UnsafePointer<Float>, channels: Int, p0: Int, p1: Int,
-             _ dst: UnsafeMutablePointer<Float>) {
+/// True when consecutive output lines read consecutive input lines (unit stride along H and W
+/// and as many output as input columns, e.g. a "same" convolution): a column row is then one
+/// shifted copy of each input plane, apart from padding entries.
+@inline(__always)
+func hasContiguousLines(_ g: ConvGeometry) -> Bool { g.sW == 1 && g.sH == 1 && g.oW == g.inW }
+
+/// For `hasContiguousLines` geometries, walks every column row (c, kd, kh, kw) and every output
+/// plane od that p0..<p1 meets. Column entry of position pos (absolute) sits at col[rowStart + pos].
+/// Calls span(rowStart, s, e, shift, lo, hi, ohLo, ohHi, planeStart) for the positions s..<e from
+/// the first to the last one that reads inside the input: position pos reads input index
+/// pos + shift (all such reads lie inside the channel's input), except on the padded columns
+/// (ow ∉ lo..<hi) of lines ohLo..<ohHi, which the caller must fix up; calls zero(rowStart, a, b)
+/// for positions a..<b that read only padding.
+@inline(__always)
+func forEachColumnSpan(_ g: ConvGeometry, channels: Int, p0: Int, p1: Int,
+                       zero: (_ rowStart: Int, _ a: Int, _ b: Int) -> Void,
+                       span: (_ rowStart: Int, _ s: Int, _ e: Int, _ shift: Int, _ lo: Int, _ hi: Int, _ ohLo: Int, _ ohHi: Int, _ planeStart: Int) -> Void) {
     let oW = g.oW, oH = g.oH, inD = g.inD, inH = g.inH, inW = g.inW, inVol = g.inVolume
-    let sD = g.sD, sH = g.sH, sW = g.sW
-    let rowFirst = p0 / oW, rowEnd = (p1 &- 1) / oW &+ 1
-    var src = col
+    let planeOut = oH &* oW, planeIn = inH &* inW
+    let tc = p1 &- p0
+    var row = 0
     for c in 0..<channels {
-        let plane = dst + c &* inVol
+        let channelStart = c &* inVol
         for kd in 0..<g.kD {
             let offD = kd &* g.dD &- g.pD
             for kh in 0..<g.kH {
                 let offH = kh &* g.dH &- g.pH
+                let ohLo = Swift.min(Swift.max(-offH, 0), oH), ohHi = Swift.max(Swift.min(inH &- offH, oH), ohLo)
                 for kw in 0..<g.kW {
                     let offW = kw &* g.dW &- g.pW
-                    let (lo, hi) = validRange(offset: offW, stride: sW, size: inW, outSize: oW)
-                    var r = rowFirst
-                    while r < rowEnd {
-                        let od = r / oH, oh = r &- od &* oH
-                        let rowStart = r &* oW
-                        let a = Swift.max(p0 &- rowStart, 0), b = Swift.min(p1 &- rowStart, oW)
-                        let id = od &* sD &+ offD, ih = oh &* sH &+ offH
-                        if id >= 0 && id < inD && ih >= 0 && ih < inH {
-                            let line = plane + ((id &* inH &+ ih) &* inW &+ offW)
-                            let vlo = Swift.min(Swift.max(a, lo), b), vhi = Swift.max(Swift.min(b, hi), vlo)
-                            let s = src - a
-                            var i = vlo
-                            if sW == 1 {
-                                while i < vhi { line[i] += s[i]; i &+= 1 }
-                            } else {
-                                while i < vhi { line[i &* sW] += s[i]; i &+= 1 }
+                    let (lo, hi) = validRange(offset: offW, stride: 1, size: inW, outSize: oW)
+                    let rowStart = row &* tc &- p0
+                    var p = p0
+                    while p < p1 {
+                        let od = p / planeOut
+                        let planeStart = od &* planeOut
+                        let segEnd = Swift.min(p1, planeStart &+ planeOut)
+                        let id = od &* g.sD &+ offD
+                        if id < 0 || id >= inD || ohLo >= ohHi || lo >= hi {
+                            zero(rowStart, p, segEnd)
+                        } else {
+                            let vStart = planeStart &+ ohLo &* oW &+ lo, vEnd = planeStart &+ (ohHi &- 1) &* oW &+ hi
+                            let s = Swift.min(Swift.max(p, vStart), segEnd), e = Swift.max(Swift.min(segEnd, vEnd), s)
+                            if p < s { zero(rowStart, p, s) }
+                            if s < e {
+                                let shift = channelStart &+ id &* planeIn &+ offH &* inW &+ offW &- planeStart
+                                span(rowStart, s, e, shift, lo, hi, ohLo, ohHi, planeStart)
                             }
+                            if e < segEnd { zero(rowStart, e, segEnd) }
                         }
-                        src += b &- a
-                        r &+= 1
+                        p = segEnd
                     }
+                    row &+= 1
                 }
             }
+        }
+    }
+}
+
+/// Zeroes the entries of output positions s..<e (column base `base`, absolute positions) that lie
+/// on padded columns (ow ∉ lo..<hi) of lines ohLo..<ohHi of the plane starting at planeStart.
+@inline(__always)
+func zeroPaddedColumns(_ base: UnsafeMutablePointer<Float>, s: Int, e: Int, lo: Int, hi: Int, oW: Int,
+                       ohLo: Int, ohHi: Int, planeStart: Int) {
+    if lo == 0 && hi == oW { return }
+    var line = planeStart &+ ohLo &* oW
+    let last = planeStart &+ ohHi &* oW
+    while line < last {
+        var i = Swift.max(line, s), end = Swift.min(line &+ lo, e)
+        while i < end { base[i] = 0; i &+= 1 }
+        i = Swift.max(line &+ hi, s); end = Swift.min(line &+ oW, e)
+        while i < end { base[i] = 0; i &+= 1 }
+        line &+= oW
+    }
+}
+
+/// Unrolls output positions p0..<p1 of `channels` input planes at `src` into `col`: one row per
+/// (c, kd, kh, kw), p1 − p0 columns; zeros where the kernel reads padding.
+func vol2col(_ g: ConvGeometry, _ src: UnsafePointer<Float>, channels: Int, p0: Int, p1: Int,
+             _ col: UnsafeMutablePointer<Float>) {
+    if hasContiguousLines(g) {
+        let oW = g.oW
+        forEachColumnSpan(g, channels: channels, p0: p0, p1: p1, zero: { rowStart, a, b in
+            (col + (rowStart &+ a)).update(repeating: 0, count: b &- a)
+        }, span: { rowStart, s, e, shift, lo, hi, ohLo, ohHi, planeStart in
+            (col + (rowStart &+ s)).update(from: src + (s &+ shift), count: e &- s)
+            zeroPaddedColumns(col + rowStart, s: s, e: e, lo: lo, hi: hi, oW: oW, ohLo: ohLo, ohHi: ohHi, planeStart: planeStart)
+        })
+        return
+    }
+    let sW = g.sW
+    forEachColumnLine(g, channels: channels, p0: p0, p1: p1) { offset, a, b, line, lo, hi in
+        let d = col + (offset &- a)
+        if line == paddingLine {
+            (d + a).update(repeating: 0, count: b &- a)
+            return
+        }
+        let s = src + line
+        let vlo = Swift.min(Swift.max(a, lo), b), vhi = Swift.max(Swift.min(b, hi), vlo)
+        var i = a
+        while i < vlo { d[i] = 0; i &+= 1 }
+        if sW == 1 {
+            while i < vhi { d[i] = s[i]; i &+= 1 }
+        } else {
+            while i < vhi { d[i] = s[i &* sW]; i &+= 1 }
+        }
+        while i < b { d[i] = 0; i &+= 1 }
+    }
+}
+
+/// The adjoint of `vol2col`: adds each column entry into the input position it was read from
+/// (entries that read padding are dropped). May overwrite padding entries of `col` with zeros.
+func col2vol(_ g: ConvGeometry, _ col: UnsafeMutablePointer<Float>, channels: Int, p0: Int, p1: Int,
+             _ dst: UnsafeMutablePointer<Float>) {
+    if hasContiguousLines(g) {
+        let oW = g.oW
+        forEachColumnSpan(g, channels: channels, p0: p0, p1: p1, zero: { _, _, _ in }, span: { rowStart, s, e, shift, lo, hi, ohLo, ohHi, planeStart in
+            // Entries on padded columns would land on a neighbouring line: clear them, then one
+            // long add over the span.
+            let base = col + rowStart
+            zeroPaddedColumns(base, s: s, e: e, lo: lo, hi: hi, oW: oW, ohLo: ohLo, ohHi: ohHi, planeStart: planeStart)
+            let d = dst + shift
+            var i = s
+            while i < e { d[i] += base[i]; i &+= 1 }
+        })
+        return
+    }
+    let sW = g.sW
+    forEachColumnLine(g, channels: channels, p0: p0, p1: p1) { offset, a, b, line, lo, hi in
+        if line == paddingLine { return }
+        let s = col + (offset &- a), d = dst + line
+        let vlo = Swift.min(Swift.max(a, lo), b), vhi = Swift.max(Swift.min(b, hi), vlo)
+        var i = vlo
+        if sW == 1 {
+            while i < vhi { d[i] += s[i]; i &+= 1 }
+        } else {
+            while i < vhi { d[i &* sW] += s[i]; i &+= 1 }
         }
     }
 }
@@ -345,8 +441,8 @@ func channelSums(_ dy: UnsafePointer<Float>, batch: Int, channels: Int, position
 /// Accepts one value per spatial dim, or a single value for all of them.
 func spatialArgument(_ name: String, _ values: [Int], dims: Int, op: String, minimum: Int) -> [Int] {
     let v = values.count == 1 && dims > 1 ? [Int](repeating: values[0], count: dims) : values
-    precondition(v.count == dims, "\(op): \(name) \(values) needs \(dims) values")
-    for e in v { precondition(e >= minimum, "\(op): \(name) \(values) must be ≥ \(minimum)") }
+    ensure(v.count == dims, "\(op): \(name) \(values) needs \(dims) values")
+    for e in v { ensure(e >= minimum, "\(op): \(name) \(values) must be ≥ \(minimum)") }
     return v
 }
 
@@ -355,20 +451,20 @@ func spatialArgument(_ name: String, _ values: [Int], dims: Int, op: String, min
 /// PyTorch-semantics convolution over `dims` spatial dims; `name` labels errors and the tape.
 func convolution(_ x: Tensor, weight: Tensor, bias: Tensor?, stride: [Int], padding: [Int], dilation: [Int],
                  groups: Int, dims: Int, name: String) -> Tensor {
-    precondition(x.rank == dims + 2, "\(name): input must have shape [N, C, \(dims) spatial dims], got \(x.shape)")
-    precondition(weight.rank == dims + 2, "\(name): weight must have shape [O, C/groups, \(dims) kernel dims], got \(weight.shape)")
-    precondition(groups >= 1, "\(name): groups must be ≥ 1, got \(groups)")
+    ensure(x.rank == dims + 2, "\(name): input must have shape [N, C, \(dims) spatial dims], got \(x.shape)")
+    ensure(weight.rank == dims + 2, "\(name): weight must have shape [O, C/groups, \(dims) kernel dims], got \(weight.shape)")
+    ensure(groups >= 1, "\(name): groups must be ≥ 1, got \(groups)")
     let n = x.shape[0], c = x.shape[1], o = weight.shape[0]
-    precondition(c % groups == 0 && o % groups == 0, "\(name): groups \(groups) must divide input channels \(c) and output channels \(o)")
-    precondition(weight.shape[1] == c / groups, "\(name): weight \(weight.shape) expects \(weight.shape[1] * groups) input channels for groups \(groups), input has \(c) (shape \(x.shape))")
-    if let bias { precondition(bias.shape == [o], "\(name): bias must have shape [\(o)], got \(bias.shape)") }
+    ensure(c % groups == 0 && o % groups == 0, "\(name): groups \(groups) must divide input channels \(c) and output channels \(o)")
+    ensure(weight.shape[1] == c / groups, "\(name): weight \(weight.shape) expects \(weight.shape[1] * groups) input channels for groups \(groups), input has \(c) (shape \(x.shape))")
+    if let bias { ensure(bias.shape == [o], "\(name): bias must have shape [\(o)], got \(bias.shape)") }
     let s = spatialArgument("stride", stride, dims: dims, op: name, minimum: 1)
     let p = spatialArgument("padding", padding, dims: dims, op: name, minimum: 0)
     let d = spatialArgument("dilation", dilation, dims: dims, op: name, minimum: 1)
     let input = Array(x.shape[2...]), kernel = Array(weight.shape[2...])
     for i in 0..<dims {
-        precondition(kernel[i] >= 1, "\(name): kernel size \(kernel) must be ≥ 1")
-        precondition(input[i] + 2 * p[i] >= d[i] * (kernel[i] - 1) + 1,
+        ensure(kernel[i] >= 1, "\(name): kernel size \(kernel) must be ≥ 1")
+        ensure(input[i] + 2 * p[i] >= d[i] * (kernel[i] - 1) + 1,
                      "\(name): input \(x.shape) padded by \(p) is smaller than the dilated kernel \(kernel) (dilation \(d))")
     }
     let geom = ConvGeometry(batch: n, inChannels: c, outChannels: o, groups: groups, input: input, kernel: kernel,
@@ -406,14 +502,14 @@ func convolution(_ x: Tensor, weight: Tensor, bias: Tensor?, stride: [Int], padd
 /// spatial dims; weight [C_in, C_out/groups, k…] as in PyTorch.
 func convolutionTranspose(_ x: Tensor, weight: Tensor, bias: Tensor?, stride: [Int], padding: [Int],
                           outputPadding: [Int], dilation: [Int], groups: Int, dims: Int, name: String) -> Tensor {
-    precondition(x.rank == dims + 2, "\(name): input must have shape [N, C, \(dims) spatial dims], got \(x.shape)")
-    precondition(weight.rank == dims + 2, "\(name): weight must have shape [C_in, C_out/groups, \(dims) kernel dims], got \(weight.shape)")
-    precondition(groups >= 1, "\(name): groups must be ≥ 1, got \(groups)")
+    ensure(x.rank == dims + 2, "\(name): input must have shape [N, C, \(dims) spatial dims], got \(x.shape)")
+    ensure(weight.rank == dims + 2, "\(name): weight must have shape [C_in, C_out/groups, \(dims) kernel dims], got \(weight.shape)")
+    ensure(groups >= 1, "\(name): groups must be ≥ 1, got \(groups)")
     let n = x.shape[0], c = x.shape[1]
-    precondition(weight.shape[0] == c, "\(name): weight \(weight.shape) expects \(weight.shape[0]) input channels, input has \(c) (shape \(x.shape))")
-    precondition(c % groups == 0, "\(name): groups \(groups) must divide input channels \(c)")
+    ensure(weight.shape[0] == c, "\(name): weight \(weight.shape) expects \(weight.shape[0]) input channels, input has \(c) (shape \(x.shape))")
+    ensure(c % groups == 0, "\(name): groups \(groups) must divide input channels \(c)")
     let o = weight.shape[1] * groups
-    if let bias { precondition(bias.shape == [o], "\(name): bias must have shape [\(o)], got \(bias.shape)") }
+    if let bias { ensure(bias.shape == [o], "\(name): bias must have shape [\(o)], got \(bias.shape)") }
     let s = spatialArgument("stride", stride, dims: dims, op: name, minimum: 1)
     let p = spatialArgument("padding", padding, dims: dims, op: name, minimum: 0)
     let op = spatialArgument("outputPadding", outputPadding, dims: dims, op: name, minimum: 0)
@@ -421,10 +517,10 @@ func convolutionTranspose(_ x: Tensor, weight: Tensor, bias: Tensor?, stride: [I
     let input = Array(x.shape[2...]), kernel = Array(weight.shape[2...])
     var outSpatial = [Int](repeating: 0, count: dims)
     for i in 0..<dims {
-        precondition(kernel[i] >= 1, "\(name): kernel size \(kernel) must be ≥ 1")
-        precondition(op[i] < Swift.max(s[i], d[i]), "\(name): outputPadding \(op) must be smaller than stride \(s) or dilation \(d)")
+        ensure(kernel[i] >= 1, "\(name): kernel size \(kernel) must be ≥ 1")
+        ensure(op[i] < Swift.max(s[i], d[i]), "\(name): outputPadding \(op) must be smaller than stride \(s) or dilation \(d)")
         outSpatial[i] = (input[i] - 1) * s[i] - 2 * p[i] + d[i] * (kernel[i] - 1) + op[i] + 1
-        precondition(outSpatial[i] >= 1, "\(name): input \(x.shape) with kernel \(kernel), stride \(s), padding \(p) gives an empty output")
+        ensure(outSpatial[i] >= 1, "\(name): input \(x.shape) with kernel \(kernel), stride \(s), padding \(p) gives an empty output")
     }
     // The convolution this op is the adjoint of: it maps our output back to our input.
     let geom = ConvGeometry(batch: n, inChannels: o, outChannels: c, groups: groups, input: outSpatial, kernel: kernel,

@@ -34,91 +34,140 @@ func gridAxis(_ coord: Float, size: Int, alignCorners: Bool, border: Bool) -> (I
 /// Bounds mask of a corner index.
 @inline(__always) func inside(_ i: Int, _ size: Int) -> Bool { i >= 0 && i < size }
 
-/// The four corners of one bilinear sample: in-plane offsets (0 when outside), weights (0 when
-/// outside), validity masks and fractions.
-struct BilinearTaps {
-    var o00 = 0, o01 = 0, o10 = 0, o11 = 0
-    var m00: Float = 0, m01: Float = 0, m10: Float = 0, m11: Float = 0
-    var fx: Float = 0, fy: Float = 0, gx: Float = 0, gy: Float = 0
+/// Positions per block: the taps of a block are computed once, then every channel runs over the
+/// block, so each channel's reads stay within a small region of its plane (for smooth grids) and
+/// its writes are contiguous.
+let gridBlock = 256
 
+/// Sampling taps of up to `gridBlock` output positions in structure-of-arrays form: for tap t
+/// (corner bits z, y, x) and position j, the input offset in the plane, the weight, and when the
+/// grid needs a gradient d(weight)/d(grid x, y, z), all zero for corners outside the input.
+struct GridTaps {
+    let taps: Int
+    let offsets: UnsafeMutablePointer<Int>
+    let weights: UnsafeMutablePointer<Float>
+    /// dx, dy, dz derivative blocks, each taps × gridBlock, or nil.
+    let derivatives: UnsafeMutablePointer<Float>?
+
+    /// Fills the taps of positions first..<first+count of one sample, reading `spatial` (2 or 3)
+    /// coordinates per position from `grid`.
     @inline(__always)
-    init(x: Float, y: Float, H: Int, W: Int, alignCorners: Bool, border: Bool) {
-        let (x0, fx, gx) = gridAxis(x, size: W, alignCorners: alignCorners, border: border)
-        let (y0, fy, gy) = gridAxis(y, size: H, alignCorners: alignCorners, border: border)
-        self.fx = fx; self.fy = fy; self.gx = gx; self.gy = gy
-        let x1 = x0 &+ 1, y1 = y0 &+ 1
-        let vx0 = inside(x0, W), vx1 = inside(x1, W), vy0 = inside(y0, H), vy1 = inside(y1, H)
-        if vy0 && vx0 { o00 = y0 &* W &+ x0; m00 = 1 }
-        if vy0 && vx1 { o01 = y0 &* W &+ x1; m01 = 1 }
-        if vy1 && vx0 { o10 = y1 &* W &+ x0; m10 = 1 }
-        if vy1 && vx1 { o11 = y1 &* W &+ x1; m11 = 1 }
-    }
-    @inline(__always) var w00: Float { m00 * (1 - fx) * (1 - fy) }
-    @inline(__always) var w01: Float { m01 * fx * (1 - fy) }
-    @inline(__always) var w10: Float { m10 * (1 - fx) * fy }
-    @inline(__always) var w11: Float { m11 * fx * fy }
-}
-
-/// The eight corners of one trilinear sample; corner index bits are (z, y, x).
-struct TrilinearTaps {
-    var offsets: (Int, Int, Int, Int, Int, Int, Int, Int) = (0, 0, 0, 0, 0, 0, 0, 0)
-    var masks: (Float, Float, Float, Float, Float, Float, Float, Float) = (0, 0, 0, 0, 0, 0, 0, 0)
-    var fx: Float = 0, fy: Float = 0, fz: Float = 0, gx: Float = 0, gy: Float = 0, gz: Float = 0
-
-    @inline(__always)
-    init(x: Float, y: Float, z: Float, D: Int, H: Int, W: Int, alignCorners: Bool, border: Bool) {
-        let (x0, fx, gx) = gridAxis(x, size: W, alignCorners: alignCorners, border: border)
-        let (y0, fy, gy) = gridAxis(y, size: H, alignCorners: alignCorners, border: border)
-        let (z0, fz, gz) = gridAxis(z, size: D, alignCorners: alignCorners, border: border)
-        self.fx = fx; self.fy = fy; self.fz = fz; self.gx = gx; self.gy = gy; self.gz = gz
-        let vx0 = inside(x0, W), vx1 = inside(x0 &+ 1, W)
-        let vy0 = inside(y0, H), vy1 = inside(y0 &+ 1, H)
-        let vz0 = inside(z0, D), vz1 = inside(z0 &+ 1, D)
-        @inline(__always) func tap(_ vz: Bool, _ vy: Bool, _ vx: Bool, _ dz: Int, _ dy: Int, _ dx: Int) -> (Int, Float) {
-            (vz && vy && vx) ? (((z0 &+ dz) &* H &+ (y0 &+ dy)) &* W &+ (x0 &+ dx), 1) : (0, 0)
-        }
-        let t0 = tap(vz0, vy0, vx0, 0, 0, 0), t1 = tap(vz0, vy0, vx1, 0, 0, 1)
-        let t2 = tap(vz0, vy1, vx0, 0, 1, 0), t3 = tap(vz0, vy1, vx1, 0, 1, 1)
-        let t4 = tap(vz1, vy0, vx0, 1, 0, 0), t5 = tap(vz1, vy0, vx1, 1, 0, 1)
-        let t6 = tap(vz1, vy1, vx0, 1, 1, 0), t7 = tap(vz1, vy1, vx1, 1, 1, 1)
-        offsets = (t0.0, t1.0, t2.0, t3.0, t4.0, t5.0, t6.0, t7.0)
-        masks = (t0.1, t1.1, t2.1, t3.1, t4.1, t5.1, t6.1, t7.1)
-    }
-}
-
-/// Splits `count` items of `cost` floats of work each into units that are worth a thread.
-@inline(__always) func gridMinPerThread(_ cost: Int) -> Int { Swift.max(1, (1 << 13) / Swift.max(cost, 1)) }
-
-/// Bilinear grid sampling, PyTorch `F.grid_sample(input, grid, mode="bilinear")`:
-/// input [N, C, H, W], grid [N, Ho, Wo, 2] holding (x, y) in [−1, 1] → [N, C, Ho, Wo].
-/// Differentiable with respect to input and grid.
-public func gridSample2d(_ input: Tensor, grid: Tensor, alignCorners: Bool, padding: GridPadding) -> Tensor {
-    precondition(input.rank == 4, "gridSample2d: input must have shape [N, C, H, W], got \(input.shape)")
-    precondition(grid.rank == 4 && grid.shape[3] == 2 && grid.shape[0] == input.shape[0],
-                 "gridSample2d: grid must have shape [N, Ho, Wo, 2] with N = \(input.shape[0]), got \(grid.shape)")
-    let n = input.shape[0], c = input.shape[1], H = input.shape[2], W = input.shape[3]
-    let ho = grid.shape[1], wo = grid.shape[2]
-    precondition(H > 0 && W > 0, "gridSample2d: input \(input.shape) has an empty spatial dim")
-    let positions = ho * wo, plane = H * W
-    let border = padding == .border
-    let xc = input.contiguousNoGrad(), gc = grid.contiguousNoGrad()
-    let y = Tensor.empty([n, c, ho, wo])
-    let xp = xc.data, gp = gc.data, yp = y.data
-    // Forward: one unit per (sample, position); channels inner, taps computed once.
-    parallelRanges(n * positions, minPerThread: gridMinPerThread(4 * c)) { lo, hi in
-        for u in lo..<hi {
-            let b = u / positions, p = u &- b &* positions
-            let t = BilinearTaps(x: gp[2 &* u], y: gp[2 &* u &+ 1], H: H, W: W, alignCorners: alignCorners, border: border)
-            let w00 = t.w00, w01 = t.w01, w10 = t.w10, w11 = t.w11
-            var src = UnsafePointer(xp + b &* c &* plane)
-            var dst = yp + (b &* c &* positions &+ p)
-            for _ in 0..<c {
-                dst.pointee = w00 * src[t.o00] + w01 * src[t.o01] + w10 * src[t.o10] + w11 * src[t.o11]
-                src += plane; dst += positions
+    func fill(grid: UnsafePointer<Float>, spatial: Int, first: Int, count: Int, D: Int, H: Int, W: Int,
+              alignCorners: Bool, border: Bool) {
+        for j in 0..<count {
+            let c = grid + (first &+ j) &* spatial
+            let (x0, fx, gx) = gridAxis(c[0], size: W, alignCorners: alignCorners, border: border)
+            let (y0, fy, gy) = gridAxis(c[1], size: H, alignCorners: alignCorners, border: border)
+            let (z0, fz, gz) = spatial == 3 ? gridAxis(c[2], size: D, alignCorners: alignCorners, border: border) : (0, 0, 0)
+            for t in 0..<taps {
+                let bx = t & 1, by = (t >> 1) & 1, bz = t >> 2
+                let xi = x0 &+ bx, yi = y0 &+ by, zi = z0 &+ bz
+                let k = t &* gridBlock &+ j
+                guard inside(xi, W) && inside(yi, H) && inside(zi, D) else {
+                    offsets[k] = 0; weights[k] = 0
+                    if let d = derivatives { d[k] = 0; d[k &+ taps &* gridBlock] = 0; d[k &+ 2 &* taps &* gridBlock] = 0 }
+                    continue
+                }
+                let wx = bx == 1 ? fx : 1 - fx, wy = by == 1 ? fy : 1 - fy, wz = bz == 1 ? fz : 1 - fz
+                offsets[k] = (zi &* H &+ yi) &* W &+ xi
+                weights[k] = wx * wy * wz
+                if let d = derivatives {
+                    d[k] = (bx == 1 ? gx : -gx) * wy * wz
+                    d[k &+ taps &* gridBlock] = wx * (by == 1 ? gy : -gy) * wz
+                    d[k &+ 2 &* taps &* gridBlock] = wx * wy * (bz == 1 ? gz : -gz)
+                }
             }
         }
     }
-    return recordOp("gridSample2d", inputs: [input, grid], output: y) { gy in
+}
+
+/// Runs body(taps) with per-call scratch for one block of taps (on the stack).
+@inline(__always)
+func withGridTaps<R>(taps: Int, derivatives: Bool, _ body: (GridTaps) -> R) -> R {
+    withUnsafeTemporaryAllocation(of: Int.self, capacity: taps &* gridBlock) { offsets in
+        withUnsafeTemporaryAllocation(of: Float.self, capacity: (derivatives ? 4 : 1) &* taps &* gridBlock) { floats in
+            let f = floats.baseAddress!
+            return body(GridTaps(taps: taps, offsets: offsets.baseAddress!, weights: f,
+                                 derivatives: derivatives ? f + taps &* gridBlock : nil))
+        }
+    }
+}
+
+// Block loops over positions j with the taps innermost; `taps` is a literal at each call site
+// (4 or 8), so after inlining the tap loop unrolls.
+
+/// dst[j] = Σ_t w[t, j] · src[o[t, j]].
+@inline(__always)
+func sampleBlock(_ taps: Int, _ tp: GridTaps, _ src: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Float>, _ count: Int) {
+    let o = tp.offsets, w = tp.weights
+    for j in 0..<count {
+        var acc: Float = 0
+        for t in 0..<taps { let k = t &* gridBlock &+ j; acc += w[k] * src[o[k]] }
+        dst[j] = acc
+    }
+}
+
+/// dst[o[t, j]] += w[t, j] · g[j]: the adjoint of `sampleBlock`.
+@inline(__always)
+func scatterBlock(_ taps: Int, _ tp: GridTaps, _ g: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Float>, _ count: Int) {
+    let o = tp.offsets, w = tp.weights
+    for j in 0..<count {
+        let gj = g[j]
+        for t in 0..<taps { let k = t &* gridBlock &+ j; dst[o[k]] += w[k] * gj }
+    }
+}
+
+/// acc[a, j] += g[j] · Σ_t d(w[t, j])/d(coordinate a) · src[o[t, j]] for a = x, y, z.
+@inline(__always)
+func gridGradientBlock(_ taps: Int, _ tp: GridTaps, _ src: UnsafePointer<Float>, _ g: UnsafePointer<Float>,
+                       _ acc: UnsafeMutablePointer<Float>, _ count: Int) {
+    let o = tp.offsets, dx = tp.derivatives!, stride = taps &* gridBlock
+    let dy = dx + stride, dz = dy + stride
+    for j in 0..<count {
+        var ax: Float = 0, ay: Float = 0, az: Float = 0
+        for t in 0..<taps {
+            let k = t &* gridBlock &+ j
+            let v = src[o[k]]
+            ax += v * dx[k]; ay += v * dy[k]; az += v * dz[k]
+        }
+        let gj = g[j]
+        acc[j] += gj * ax; acc[gridBlock &+ j] += gj * ay; acc[2 &* gridBlock &+ j] += gj * az
+    }
+}
+
+/// Grid sampling over `spatial` (2 or 3) dims; input [N, C, D?, H, W], grid [N, out…, spatial].
+func gridSample(_ input: Tensor, grid: Tensor, alignCorners: Bool, padding: GridPadding, spatial: Int, name: String) -> Tensor {
+    let shapeText = spatial == 3 ? "[N, C, D, H, W]" : "[N, C, H, W]"
+    ensure(input.rank == spatial + 2, "\(name): input must have shape \(shapeText), got \(input.shape)")
+    ensure(grid.rank == spatial + 2 && grid.shape[spatial + 1] == spatial && grid.shape[0] == input.shape[0],
+                 "\(name): grid must have shape [N, \(spatial == 3 ? "Do, " : "")Ho, Wo, \(spatial)] with N = \(input.shape[0]), got \(grid.shape)")
+    let n = input.shape[0], c = input.shape[1]
+    let D = spatial == 3 ? input.shape[2] : 1, H = input.shape[spatial], W = input.shape[spatial + 1]
+    ensure(D > 0 && H > 0 && W > 0, "\(name): input \(input.shape) has an empty spatial dim")
+    let outSpatial = Array(grid.shape[1...spatial])
+    let positions = outSpatial.reduce(1, *), plane = D * H * W
+    let border = padding == .border
+    let taps = spatial == 3 ? 8 : 4
+    let blocksPerSample = ceilDiv(positions, gridBlock)
+    let xc = input.contiguousNoGrad(), gc = grid.contiguousNoGrad()
+    let y = Tensor.empty([n, c] + outSpatial)
+    let yp = y.data
+    do {
+        let xp = xc.data, gp = gc.data
+        parallelFor(n * blocksPerSample, minPerThread: Swift.max(1, 16 / Swift.max(c, 1))) { unit in
+            let b = unit / blocksPerSample, p0 = (unit % blocksPerSample) &* gridBlock
+            let count = Swift.min(gridBlock, positions &- p0)
+            withGridTaps(taps: taps, derivatives: false) { tp in
+                tp.fill(grid: gp + b &* positions &* spatial, spatial: spatial, first: p0, count: count, D: D, H: H, W: W,
+                        alignCorners: alignCorners, border: border)
+                for ch in 0..<c {
+                    let src = xp + (b &* c &+ ch) &* plane, dst = yp + ((b &* c &+ ch) &* positions &+ p0)
+                    if taps == 8 { sampleBlock(8, tp, src, dst, count) } else { sampleBlock(4, tp, src, dst, count) }
+                }
+            }
+        }
+    }
+    return recordOp(name, inputs: [input, grid], output: y) { gy in
         // Pointers from the captured tensors: they keep the saved buffers alive.
         let xp = xc.data, gp = gc.data
         let go = gy.contiguousNoGrad()
@@ -128,22 +177,20 @@ public func gridSample2d(_ input: Tensor, grid: Tensor, alignCorners: Bool, padd
             let dx = Tensor.zeros(input.shape)
             let dxp = dx.data
             // Scatter: each unit owns a block of channels of one sample, so writes never collide.
-            let blocks = Swift.min(c, Swift.max(1, ceilDiv(EngineContext.current.threads, Swift.max(n, 1))))
-            let per = ceilDiv(c, blocks)
-            parallelFor(n * blocks) { unit in
-                let b = unit / blocks, c0 = (unit % blocks) &* per, c1 = Swift.min(c, c0 &+ per)
+            let cblocks = Swift.min(c, Swift.max(1, ceilDiv(EngineContext.current.threads, Swift.max(n, 1))))
+            let per = ceilDiv(c, cblocks)
+            parallelFor(n * cblocks) { unit in
+                let b = unit / cblocks, c0 = (unit % cblocks) &* per, c1 = Swift.min(c, c0 &+ per)
                 if c0 >= c1 { return }
-                for p in 0..<positions {
-                    let u = b &* positions &+ p
-                    let t = BilinearTaps(x: gp[2 &* u], y: gp[2 &* u &+ 1], H: H, W: W, alignCorners: alignCorners, border: border)
-                    let w00 = t.w00, w01 = t.w01, w10 = t.w10, w11 = t.w11
-                    var dst = dxp + (b &* c &+ c0) &* plane
-                    var src = UnsafePointer(gop + ((b &* c &+ c0) &* positions &+ p))
-                    for _ in c0..<c1 {
-                        let g = src.pointee
-                        dst[t.o00] += w00 * g; dst[t.o01] += w01 * g
-                        dst[t.o10] += w10 * g; dst[t.o11] += w11 * g
-                        dst += plane; src += positions
+                withGridTaps(taps: taps, derivatives: false) { tp in
+                    for blk in 0..<blocksPerSample {
+                        let p0 = blk &* gridBlock, count = Swift.min(gridBlock, positions &- p0)
+                        tp.fill(grid: gp + b &* positions &* spatial, spatial: spatial, first: p0, count: count, D: D, H: H, W: W,
+                                alignCorners: alignCorners, border: border)
+                        for ch in c0..<c1 {
+                            let dst = dxp + (b &* c &+ ch) &* plane, g = gop + ((b &* c &+ ch) &* positions &+ p0)
+                            if taps == 8 { scatterBlock(8, tp, g, dst, count) } else { scatterBlock(4, tp, g, dst, count) }
+                        }
                     }
                 }
             }
@@ -152,23 +199,26 @@ public func gridSample2d(_ input: Tensor, grid: Tensor, alignCorners: Bool, padd
         if grid.requiresGrad {
             let dg = Tensor.empty(grid.shape)
             let dgp = dg.data
-            parallelRanges(n * positions, minPerThread: gridMinPerThread(6 * c)) { lo, hi in
-                for u in lo..<hi {
-                    let b = u / positions, p = u &- b &* positions
-                    let t = BilinearTaps(x: gp[2 &* u], y: gp[2 &* u &+ 1], H: H, W: W, alignCorners: alignCorners, border: border)
-                    var src = UnsafePointer(xp + b &* c &* plane)
-                    var g = UnsafePointer(gop + (b &* c &* positions &+ p))
-                    var ax: Float = 0, ay: Float = 0
-                    for _ in 0..<c {
-                        let v00 = t.m00 * src[t.o00], v01 = t.m01 * src[t.o01]
-                        let v10 = t.m10 * src[t.o10], v11 = t.m11 * src[t.o11]
-                        let gv = g.pointee
-                        ax += gv * ((v01 - v00) * (1 - t.fy) + (v11 - v10) * t.fy)
-                        ay += gv * ((v10 - v00) * (1 - t.fx) + (v11 - v01) * t.fx)
-                        src += plane; g += positions
+            parallelFor(n * blocksPerSample, minPerThread: Swift.max(1, 16 / Swift.max(c, 1))) { unit in
+                let b = unit / blocksPerSample, p0 = (unit % blocksPerSample) &* gridBlock
+                let count = Swift.min(gridBlock, positions &- p0)
+                withGridTaps(taps: taps, derivatives: true) { tp in
+                    tp.fill(grid: gp + b &* positions &* spatial, spatial: spatial, first: p0, count: count, D: D, H: H, W: W,
+                            alignCorners: alignCorners, border: border)
+                    withUnsafeTemporaryAllocation(of: Float.self, capacity: 3 &* gridBlock) { accBuffer in
+                        let acc = accBuffer.baseAddress!
+                        acc.update(repeating: 0, count: 3 &* gridBlock)
+                        for ch in 0..<c {
+                            let src = xp + (b &* c &+ ch) &* plane, g = gop + ((b &* c &+ ch) &* positions &+ p0)
+                            if taps == 8 { gridGradientBlock(8, tp, src, g, acc, count) } else { gridGradientBlock(4, tp, src, g, acc, count) }
+                        }
+                        let out = dgp + (b &* positions &+ p0) &* spatial
+                        for j in 0..<count {
+                            out[j &* spatial] = acc[j]
+                            out[j &* spatial &+ 1] = acc[gridBlock &+ j]
+                            if spatial == 3 { out[j &* spatial &+ 2] = acc[2 &* gridBlock &+ j] }
+                        }
                     }
-                    dgp[2 &* u] = ax * t.gx
-                    dgp[2 &* u &+ 1] = ay * t.gy
                 }
             }
             dGrid = dg
@@ -177,108 +227,16 @@ public func gridSample2d(_ input: Tensor, grid: Tensor, alignCorners: Bool, padd
     }
 }
 
+/// Bilinear grid sampling, PyTorch `F.grid_sample(input, grid, mode="bilinear")`:
+/// input [N, C, H, W], grid [N, Ho, Wo, 2] holding (x, y) in [−1, 1] → [N, C, Ho, Wo].
+/// Differentiable with respect to input and grid.
+public func gridSample2d(_ input: Tensor, grid: Tensor, alignCorners: Bool, padding: GridPadding) -> Tensor {
+    gridSample(input, grid: grid, alignCorners: alignCorners, padding: padding, spatial: 2, name: "gridSample2d")
+}
+
 /// Trilinear grid sampling, PyTorch `F.grid_sample(input, grid, mode="bilinear")` on 5-D input:
 /// input [N, C, D, H, W], grid [N, Do, Ho, Wo, 3] holding (x, y, z) in [−1, 1] → [N, C, Do, Ho, Wo].
 /// Differentiable with respect to input and grid.
 public func gridSample3d(_ input: Tensor, grid: Tensor, alignCorners: Bool, padding: GridPadding) -> Tensor {
-    precondition(input.rank == 5, "gridSample3d: input must have shape [N, C, D, H, W], got \(input.shape)")
-    precondition(grid.rank == 5 && grid.shape[4] == 3 && grid.shape[0] == input.shape[0],
-                 "gridSample3d: grid must have shape [N, Do, Ho, Wo, 3] with N = \(input.shape[0]), got \(grid.shape)")
-    let n = input.shape[0], c = input.shape[1], D = input.shape[2], H = input.shape[3], W = input.shape[4]
-    precondition(D > 0 && H > 0 && W > 0, "gridSample3d: input \(input.shape) has an empty spatial dim")
-    let outSpatial = Array(grid.shape[1...3])
-    let positions = outSpatial.reduce(1, *), plane = D * H * W
-    let border = padding == .border
-    let xc = input.contiguousNoGrad(), gc = grid.contiguousNoGrad()
-    let y = Tensor.empty([n, c] + outSpatial)
-    let xp = xc.data, gp = gc.data, yp = y.data
-    @inline(__always) func taps(_ gp: UnsafeMutablePointer<Float>, _ u: Int) -> TrilinearTaps {
-        TrilinearTaps(x: gp[3 &* u], y: gp[3 &* u &+ 1], z: gp[3 &* u &+ 2], D: D, H: H, W: W,
-                      alignCorners: alignCorners, border: border)
-    }
-    parallelRanges(n * positions, minPerThread: gridMinPerThread(8 * c)) { lo, hi in
-        for u in lo..<hi {
-            let b = u / positions, p = u &- b &* positions
-            let t = taps(gp, u)
-            let o = t.offsets, m = t.masks
-            let ex = 1 - t.fx, ey = 1 - t.fy, ez = 1 - t.fz
-            let w0 = m.0 * ez * ey * ex, w1 = m.1 * ez * ey * t.fx
-            let w2 = m.2 * ez * t.fy * ex, w3 = m.3 * ez * t.fy * t.fx
-            let w4 = m.4 * t.fz * ey * ex, w5 = m.5 * t.fz * ey * t.fx
-            let w6 = m.6 * t.fz * t.fy * ex, w7 = m.7 * t.fz * t.fy * t.fx
-            var src = UnsafePointer(xp + b &* c &* plane)
-            var dst = yp + (b &* c &* positions &+ p)
-            for _ in 0..<c {
-                let lower = w0 * src[o.0] + w1 * src[o.1] + w2 * src[o.2] + w3 * src[o.3]
-                let upper = w4 * src[o.4] + w5 * src[o.5] + w6 * src[o.6] + w7 * src[o.7]
-                dst.pointee = lower + upper
-                src += plane; dst += positions
-            }
-        }
-    }
-    return recordOp("gridSample3d", inputs: [input, grid], output: y) { gy in
-        // Pointers from the captured tensors: they keep the saved buffers alive.
-        let xp = xc.data, gp = gc.data
-        let go = gy.contiguousNoGrad()
-        let gop = go.data
-        var dInput: Tensor? = nil, dGrid: Tensor? = nil
-        if input.requiresGrad {
-            let dx = Tensor.zeros(input.shape)
-            let dxp = dx.data
-            let blocks = Swift.min(c, Swift.max(1, ceilDiv(EngineContext.current.threads, Swift.max(n, 1))))
-            let per = ceilDiv(c, blocks)
-            parallelFor(n * blocks) { unit in
-                let b = unit / blocks, c0 = (unit % blocks) &* per, c1 = Swift.min(c, c0 &+ per)
-                if c0 >= c1 { return }
-                for p in 0..<positions {
-                    let t = taps(gp, b &* positions &+ p)
-                    let o = t.offsets, m = t.masks
-                    let ex = 1 - t.fx, ey = 1 - t.fy, ez = 1 - t.fz
-                    let w0 = m.0 * ez * ey * ex, w1 = m.1 * ez * ey * t.fx
-                    let w2 = m.2 * ez * t.fy * ex, w3 = m.3 * ez * t.fy * t.fx
-                    let w4 = m.4 * t.fz * ey * ex, w5 = m.5 * t.fz * ey * t.fx
-                    let w6 = m.6 * t.fz * t.fy * ex, w7 = m.7 * t.fz * t.fy * t.fx
-                    var dst = dxp + (b &* c &+ c0) &* plane
-                    var src = UnsafePointer(gop + ((b &* c &+ c0) &* positions &+ p))
-                    for _ in c0..<c1 {
-                        let g = src.pointee
-                        dst[o.0] += w0 * g; dst[o.1] += w1 * g; dst[o.2] += w2 * g; dst[o.3] += w3 * g
-                        dst[o.4] += w4 * g; dst[o.5] += w5 * g; dst[o.6] += w6 * g; dst[o.7] += w7 * g
-                        dst += plane; src += positions
-                    }
-                }
-            }
-            dInput = dx
-        }
-        if grid.requiresGrad {
-            let dg = Tensor.empty(grid.shape)
-            let dgp = dg.data
-            parallelRanges(n * positions, minPerThread: gridMinPerThread(12 * c)) { lo, hi in
-                for u in lo..<hi {
-                    let b = u / positions, p = u &- b &* positions
-                    let t = taps(gp, u)
-                    let o = t.offsets, m = t.masks
-                    let fx = t.fx, fy = t.fy, fz = t.fz, ex = 1 - fx, ey = 1 - fy, ez = 1 - fz
-                    var src = UnsafePointer(xp + b &* c &* plane)
-                    var g = UnsafePointer(gop + (b &* c &* positions &+ p))
-                    var ax: Float = 0, ay: Float = 0, az: Float = 0
-                    for _ in 0..<c {
-                        let v0 = m.0 * src[o.0], v1 = m.1 * src[o.1], v2 = m.2 * src[o.2], v3 = m.3 * src[o.3]
-                        let v4 = m.4 * src[o.4], v5 = m.5 * src[o.5], v6 = m.6 * src[o.6], v7 = m.7 * src[o.7]
-                        let gv = g.pointee
-                        // ∂/∂fx: differences along x weighted by the (y, z) weights, and so on.
-                        ax += gv * (ez * (ey * (v1 - v0) + fy * (v3 - v2)) + fz * (ey * (v5 - v4) + fy * (v7 - v6)))
-                        ay += gv * (ez * (ex * (v2 - v0) + fx * (v3 - v1)) + fz * (ex * (v6 - v4) + fx * (v7 - v5)))
-                        az += gv * (ey * (ex * (v4 - v0) + fx * (v5 - v1)) + fy * (ex * (v6 - v2) + fx * (v7 - v3)))
-                        src += plane; g += positions
-                    }
-                    dgp[3 &* u] = ax * t.gx
-                    dgp[3 &* u &+ 1] = ay * t.gy
-                    dgp[3 &* u &+ 2] = az * t.gz
-                }
-            }
-            dGrid = dg
-        }
-        return [dInput, dGrid]
-    }
+    gridSample(input, grid: grid, alignCorners: alignCorners, padding: padding, spatial: 3, name: "gridSample3d")
 }

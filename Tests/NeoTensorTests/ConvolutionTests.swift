@@ -107,6 +107,9 @@ final class ConvolutionTests: XCTestCase {
         let cases: [(String, [Int], [Int], [Int], [Int], [Int], Int)] = [
             // name, x shape, weight shape, stride, padding, dilation, groups
             ("conv1d", [2, 4, 40], [6, 2, 5], [3], [2], [2], 2),
+            // "Same" widths take the shifted-plane path of vol2col/col2vol; tiles split lines.
+            ("conv1d same", [2, 4, 300], [3, 4, 5], [1], [2], [1], 1),
+            ("conv2d same width", [2, 3, 9, 10], [4, 3, 3, 5], [1, 1], [0, 2], [2, 1], 1),
             ("conv2d", [2, 6, 11, 9], [4, 3, 3, 2], [2, 1], [1, 1], [1, 3], 2),
             ("conv2d depthwise", [1, 4, 8, 8], [8, 1, 3, 3], [1, 1], [1, 1], [1, 1], 4),
             ("conv2d 1×1", [2, 5, 9, 7], [3, 5, 1, 1], [1, 1], [0, 0], [1, 1], 1),

@@ -73,6 +73,51 @@ final class GridSampleTests: XCTestCase {
         }
     }
 
+    /// Grids of several position blocks, split over threads, against the same grid sampled in
+    /// slices of less than one block each: outputs and both gradients (relative to the largest
+    /// value, ≤ 1e-5).
+    func testLargeGridsMatchSlicedSampling() {
+        for spatial in [2, 3] {
+            let input = randn(spatial == 3 ? [2, 5, 4, 6, 7] : [2, 5, 6, 7], seed: 8)
+            let sizes = spatial == 3 ? [7, 6, 4] : [7, 6]
+            let gridShape = spatial == 3 ? [2, 4, 12, 20, 3] : [2, 24, 20, 2]
+            let sliceSize = spatial == 3 ? 1 : 12
+            let g = grid(gridShape, sizes: sizes, alignCorners: false, seed: 9)
+            let sample: (Tensor, Tensor) -> Tensor = { x, gr in
+                spatial == 3 ? gridSample3d(x, grid: gr, alignCorners: false, padding: .zeros)
+                             : gridSample2d(x, grid: gr, alignCorners: false, padding: .zeros)
+            }
+            EngineContext(threads: 3).run {
+                let xa = input.detach().requiringGrad(), ga = g.detach().requiringGrad()
+                let tape = Tape()
+                let y = tape.record { sample(xa, ga) }
+                let upstream = randn(y.shape, seed: 10)
+                tape.backward(y, gradient: upstream)
+
+                let xb = input.detach().requiringGrad(), gb = g.detach().requiringGrad()
+                let pieces = Tape()
+                var outputs: [Tensor] = []
+                let loss = pieces.record {
+                    var total: Tensor? = nil
+                    for s in stride(from: 0, to: gridShape[1], by: sliceSize) {
+                        let part = sample(xb, gb.slice(dim: 1, start: s, end: s + sliceSize))
+                        outputs.append(part.detach())
+                        let term = (part * upstream.slice(dim: 2, start: s, end: s + sliceSize)).sum()
+                        total = total.map { $0 + term } ?? term
+                    }
+                    return total!
+                }
+                pieces.backward(loss)
+                for (i, s) in stride(from: 0, to: gridShape[1], by: sliceSize).enumerated() {
+                    XCTAssertLessThan(maxAbsoluteError(y.slice(dim: 2, start: s, end: s + sliceSize), outputs[i]), 1e-5, "\(spatial)-d output slice \(i)")
+                }
+                let scale = { (t: Tensor) in Double(t.abs().max().item) }
+                XCTAssertLessThan(maxAbsoluteError(xa.grad!, xb.grad!), 1e-5 * scale(xb.grad!), "\(spatial)-d input gradient")
+                XCTAssertLessThan(maxAbsoluteError(ga.grad!, gb.grad!), 1e-5 * scale(gb.grad!), "\(spatial)-d grid gradient")
+            }
+        }
+    }
+
     func testValuesByHand() {
         let input = Tensor([2, 6], shape: [1, 1, 1, 2])
         // alignCorners: x = 0 is halfway between the two pixels; x = 1.5 is at pixel 1.25.
