@@ -40,7 +40,7 @@ struct RewardEval: ParsableCommand {
     @Option(help: "Reward checkpoint (.h5).")
     var checkpoint: String
 
-    @Option(help: "A clip folder (NAME.motion.npy + NAME.audio.npy, clips.json), or 'synthetic'; default: the data of the checkpoint's recipe.")
+    @Option(help: "A clip folder (NAME.motion.npy + NAME.audio.npy, clips.json), a dataset folder (dataset.json, shards with cached features), or 'synthetic'; default: the data of the checkpoint's recipe.")
     var data: String?
 
     @Option(help: "Where to write the JSON report (layout: docs/reward-report.md).")

@@ -33,6 +33,8 @@ public enum RewardCommands {
         guard subsets.contains(where: { !$0.windows.isEmpty }) else {
             throw TrainError("\(clips.description): no held-out clips of at least \(d.windowFrames) frames (held-out identities \(d.heldOutIdentities), languages \(d.heldOutLanguages)); pass --all-held-out to evaluate every clip")
         }
+        let used = Set(subsets.flatMap { $0.windows.map(\.clipID) })
+        try clips.verifyConsent(clips.all.filter { used.contains($0.id) }, scope: "evaluate")
         var settings = r.evaluationSettings
         if let seed { settings.seed = seed }
         let report: RewardReport

@@ -1,4 +1,5 @@
 import Foundation
+import NeoData
 import NeoIO
 import NeoTensor
 import RewardModel
@@ -98,19 +99,80 @@ public enum RewardClipFiles {
     }
 }
 
+/// Clips of a NeoData dataset folder as reward-model clips.
+public enum RewardShards {
+    /// Every clip of the dataset with its consent record id. Each clip must carry cached audio
+    /// features `[2T, audioLayers·audioWidth]`, a feature frame holding the hidden states one
+    /// after another (state 0's `audioWidth` numbers, then state 1's, …).
+    public static func load(_ folder: String, model: RewardModelSection) throws -> (dataset: DatasetFolder, clips: [PerformanceClip], consent: [String: String]) {
+        let ds = try DatasetFolder(folder)
+        guard ds.manifest.motionDim == model.motionDim else {
+            throw TrainError("\(folder): the dataset's motion has \(ds.manifest.motionDim) numbers per frame; model.motion_dim is \(model.motionDim)")
+        }
+        let layers = model.audioLayers, width = model.audioWidth
+        var clips: [PerformanceClip] = []
+        var consent: [String: String] = [:]
+        for shard in ds.shards {
+            for info in shard.clips {
+                guard info.featureFrames > 0 else {
+                    throw TrainError("\(shard.path): clip '\(info.id)' has no cached audio features; add them (DatasetFolder.cacheFeatures) before training a reward model")
+                }
+                guard info.featureDim == layers * width else {
+                    throw TrainError("\(shard.path): clip '\(info.id)' has audio features of width \(info.featureDim); the recipe's model expects model.audio_layers × model.audio_width = \(layers) × \(width) = \(layers * width)")
+                }
+                let c = try shard.read(info.id, audio: false, labels: false)
+                guard let f = c.features else {
+                    throw TrainError("\(shard.path): clip '\(info.id)' has no cached audio features")
+                }
+                // [2T, L, W] → [L, 2T, W].
+                let rows = f.count / (layers * width)
+                var audio = [Float](repeating: 0, count: f.count)
+                for r in 0..<rows {
+                    for l in 0..<layers {
+                        let src = (r * layers + l) * width, dst = (l * rows + r) * width
+                        for k in 0..<width { audio[dst + k] = f[src + k] }
+                    }
+                }
+                do {
+                    clips.append(try PerformanceClip(id: c.id, identity: c.identity, language: c.language, motion: c.motion,
+                                                     motionDim: c.motionDim, audio: audio, audioLayers: layers, audioWidth: width))
+                } catch let e as RewardError {
+                    throw TrainError("\(shard.path): \(e.problem)")
+                }
+                consent[c.id] = c.consentId
+            }
+        }
+        return (ds, clips, consent)
+    }
+}
+
 /// The clips a reward recipe's `[data]` names, split into training clips and held-out subsets.
 public struct RewardClips {
     public let all: [PerformanceClip]
     public let description: String
     public let data: RewardDataSection
+    /// The dataset (source = "shards") and each clip's consent record id.
+    let dataset: DatasetFolder?
+    let consentIDs: [String: String]
 
     public init(data: RewardDataSection, model: RewardModelSection, folder: String? = nil) throws {
         self.data = data
+        var dataset: DatasetFolder? = nil
+        var consentIDs: [String: String] = [:]
         if let folder {
-            all = try RewardClipFiles.loadFolder(folder, expectMotionDim: model.motionDim)
+            if FileManager.default.fileExists(atPath: folder + "/" + DatasetManifest.fileName) {
+                let loaded = try RewardShards.load(folder, model: model)
+                (dataset, all, consentIDs) = (loaded.dataset, loaded.clips, loaded.consent)
+            } else {
+                all = try RewardClipFiles.loadFolder(folder, expectMotionDim: model.motionDim)
+            }
             description = folder
         } else {
             switch data.source {
+            case .shards:
+                let loaded = try RewardShards.load(data.path, model: model)
+                (dataset, all, consentIDs) = (loaded.dataset, loaded.clips, loaded.consent)
+                description = data.path
             case .synthetic:
                 guard model.motionDim == SyntheticTalker.motionDim else {
                     throw TrainError("model.motion_dim: the synthetic corpus has \(SyntheticTalker.motionDim) numbers per frame, got \(model.motionDim)")
@@ -122,9 +184,20 @@ public struct RewardClips {
                 description = data.path
             }
         }
+        self.dataset = dataset
+        self.consentIDs = consentIDs
         for c in all where c.audioLayers != model.audioLayers || c.audioWidth != model.audioWidth {
             throw TrainError("clip \(c.id): audio features have \(c.audioLayers) layers of width \(c.audioWidth); the recipe's model expects model.audio_layers = \(model.audioLayers), model.audio_width = \(model.audioWidth)")
         }
+    }
+
+    /// For a dataset folder, checks that every clip of `clips` has a valid consent record with
+    /// `scope` ("train" for training, "evaluate" for evaluation); other sources have no consent
+    /// records.
+    public func verifyConsent(_ clips: [PerformanceClip], scope: String) throws {
+        guard let dataset else { return }
+        try dataset.consentBook().require(clips.map { ($0.identity, consentIDs[$0.id] ?? "", $0.id) }, file: dataset.consentPath,
+                                          requiredScope: scope, trustedKeys: [dataset.manifest.consentKey])
     }
 
     /// Clips of neither a held-out identity nor a held-out language.

@@ -46,6 +46,9 @@ public enum RewardDataKind: String, CaseIterable, Sendable {
     /// A folder of clips: `NAME.motion.npy` [T, D] with `NAME.audio.npy` [L, 2T, W] or [2T, W],
     /// identities and languages in an optional `clips.json`.
     case clips
+    /// A NeoData dataset folder (dataset.json, shards) whose clips carry cached audio features
+    /// `[2T, L·W]` (each feature frame: the L hidden states one after another).
+    case shards
 }
 
 /// `[data]` of `kind = "reward"`: where clips come from, the window length and the held-out
@@ -67,8 +70,8 @@ public struct RewardDataSection: RecipeSection {
     public var syntheticSeed = 0
     public init() {}
     public static var fields: [RecipeField<Self>] {[
-        .choice("source", \.source, "synthetic (built-in performer corpus) or clips (a folder of .npy clips)"),
-        .text("path", \.path, "the clip folder (source = \"clips\")"),
+        .choice("source", \.source, "synthetic (built-in corpus), clips (a folder of .npy clips) or shards (a dataset folder with cached features)"),
+        .text("path", \.path, "the clip folder or dataset folder (source = \"clips\" or \"shards\")"),
         .integer("window_frames", \.windowFrames, .range(2...100_000), "motion frames (25 fps) per scored window"),
         .strings("held_out_identities", \.heldOutIdentities, "identities kept out of training and evaluated"),
         .strings("held_out_languages", \.heldOutLanguages, "languages kept out of training and evaluated"),
@@ -81,8 +84,8 @@ public struct RewardDataSection: RecipeSection {
     ]}
 
     public func check() throws(RecipeSectionCheck) {
-        if source == .clips && path.isEmpty {
-            throw RecipeSectionCheck(key: "path", "expected the clip folder when source = \"clips\"")
+        if source != .synthetic && path.isEmpty {
+            throw RecipeSectionCheck(key: "path", "expected the \(source == .clips ? "clip" : "dataset") folder when source = \"\(source.rawValue)\"")
         }
     }
 

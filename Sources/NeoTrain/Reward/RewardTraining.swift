@@ -57,6 +57,7 @@ public enum RewardTraining {
             section = r
             let clips = try RewardClips(data: d, model: m)
             let training = clips.training
+            try clips.verifyConsent(training, scope: "train")
             guard training.count >= 2 else {
                 throw TrainError("\(recipe.source): data: \(training.count) training clip(s) left after holding out identities \(d.heldOutIdentities) and languages \(d.heldOutLanguages); at least 2 are needed")
             }
@@ -82,19 +83,19 @@ public enum RewardTraining {
                                         weights: section.lossWeights)
         }
 
-        /// `eval_error` = 1 − mean pairwise accuracy at medium strength over the degradations on
-        /// the held-out identities (the first subset with windows), then the smallest of those
-        /// accuracies and the AUROC.
+        /// On the held-out identities (the first subset with windows, `data.eval_windows` of
+        /// them): `eval_error` = 1 − the mean over degradations of ½·(pairwise accuracy at
+        /// medium strength + Spearman(strength, −score)) — it ranks checkpoints for `best.h5`, so
+        /// it rewards both telling damage apart and scoring it by how bad it is — then the
+        /// smallest medium accuracy, the smallest Spearman and the AUROC.
         public func evaluate() throws -> [(String, Float)] {
             guard let subset = evalSubsets.first else { return [] }
-            var settings = section.evaluationSettings
-            settings.monotonicityStrengths = [0, settings.medium]
-            let report = try RewardEvaluation.evaluate(model: reward, subsets: [subset], settings: settings,
+            let report = try RewardEvaluation.evaluate(model: reward, subsets: [subset], settings: section.evaluationSettings,
                                                        checkpoint: "", step: 0, data: "")
             let s = report.subsets[0]
-            let mean = s.degradations.map(\.accuracy.medium).reduce(0, +) / Double(s.degradations.count)
+            let mean = s.degradations.map { ($0.accuracy.medium + $0.spearman) / 2 }.reduce(0, +) / Double(s.degradations.count)
             return [("eval_error", Float(1 - mean)), ("eval_min_accuracy", Float(s.minimumMediumAccuracy)),
-                    ("eval_auroc", Float(s.auroc))]
+                    ("eval_min_spearman", Float(s.minimumSpearman)), ("eval_auroc", Float(s.auroc))]
         }
     }
 }
