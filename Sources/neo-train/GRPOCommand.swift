@@ -49,22 +49,31 @@ struct GRPORandomPolicy: ParsableCommand {
     @Argument(help: "Output checkpoint (.h5).")
     var output: String
 
-    @Option(help: "Latent numbers per frame.") var latentDim = 70
-    @Option(help: "Token width of both streams.") var width = 128
-    @Option(help: "MMDiT blocks.") var depth = 4
-    @Option(help: "Attention heads.") var heads = 4
-    @Option(help: "Frames per window.") var windowFrames = 50
-    @Option(help: "Previous-window prefix frames.") var prefixFrames = 10
-    @Option(help: "Audio encoder hidden states per feature frame.") var audioLayers = 5
-    @Option(help: "Width of the audio hidden states.") var audioWidth = 384
+    @Option(help: ArgumentHelp("Take the shape from a VOCAL recipe's [model] table.", valueName: "RECIPE"))
+    var like: String?
+
+    @Option(help: "Latent numbers per frame (default 70).") var latentDim: Int?
+    @Option(help: "Token width of both streams (default 128).") var width: Int?
+    @Option(help: "MMDiT blocks (default 4).") var depth: Int?
+    @Option(help: "Attention heads (default 4).") var heads: Int?
+    @Option(help: "MLP hidden width as a multiple of the width (default 4).") var mlpRatio: Double?
+    @Option(help: "Frames per window (default 50).") var windowFrames: Int?
+    @Option(help: "Previous-window prefix frames (default 10).") var prefixFrames: Int?
+    @Option(help: "Audio encoder hidden states per feature frame (default 5).") var audioLayers: Int?
+    @Option(help: "Width of the audio hidden states (default 384).") var audioWidth: Int?
     @Option(help: "Seed of the initialisation.") var seed = 0
     @Option(help: "Std of random values given to the zero-initialised parameters (0: keep zeros, v = 0).")
     var perturb: Float = 0
 
     func run() throws {
-        try VocalCheckpoint.writeRandom(to: output, latentDim: latentDim, width: width, depth: depth, heads: heads,
-                                        windowFrames: windowFrames, prefixFrames: prefixFrames, audioLayers: audioLayers,
-                                        audioWidth: audioWidth, seed: seed, perturb: perturb)
+        var shape: [String: Double] = [:]
+        for (key, value) in [("latent_dim", latentDim), ("width", width), ("depth", depth), ("heads", heads),
+                             ("window_frames", windowFrames), ("prefix_frames", prefixFrames),
+                             ("audio_layers", audioLayers), ("audio_width", audioWidth)] {
+            if let value { shape[key] = Double(value) }
+        }
+        if let mlpRatio { shape["mlp_ratio"] = mlpRatio }
+        try VocalCheckpoint.writeRandom(to: output, like: like, shape: shape, seed: seed, perturb: perturb)
         print("wrote \(output)")
     }
 }

@@ -121,20 +121,48 @@ extension VocalCheckpoint {
 }
 
 extension VocalCheckpoint {
-    /// `writeRandom` with the shape given key by key (the CLI's `grpo random-policy`); other
-    /// shape keys keep `VocalConfig`'s defaults.
-    public static func writeRandom(to path: String, latentDim: Int, width: Int, depth: Int, heads: Int, windowFrames: Int,
-                                   prefixFrames: Int, audioLayers: Int, audioWidth: Int, seed: Int, perturb: Float) throws {
-        var config = VocalConfig()
-        config.latentDim = latentDim
-        config.width = width
-        config.depth = depth
-        config.heads = heads
-        config.windowFrames = windowFrames
-        config.prefixFrames = prefixFrames
-        config.audioLayers = audioLayers
-        config.audioWidth = audioWidth
+    /// The VOCAL shape of a pretraining recipe's `[model]` table (e.g. Recipes/vocal-small.toml).
+    public static func config(ofRecipe path: String) throws -> VocalConfig {
+        let text: String
+        do { text = try String(contentsOfFile: path, encoding: .utf8) } catch {
+            throw TrainError("\(path): cannot read the recipe: \(error.localizedDescription)")
+        }
+        return try config(of: Checkpoint(modelKind: "vocal", recipe: text), path: path)
+    }
+
+    /// `writeRandom` for the CLI's `grpo random-policy`: the shape of `like` (a VOCAL recipe) or
+    /// `VocalConfig`'s defaults, then the keys given (non-nil) on top.
+    public static func writeRandom(to path: String, like: String?, shape: [String: Double], seed: Int, perturb: Float) throws {
+        var config = try like.map { try self.config(ofRecipe: $0) } ?? VocalConfig()
+        for (key, value) in shape {
+            let i = Int(value)
+            switch key {
+            case "latent_dim": config.latentDim = i
+            case "width": config.width = i
+            case "depth": config.depth = i
+            case "heads": config.heads = i
+            case "mlp_ratio": config.mlpRatio = value
+            case "window_frames": config.windowFrames = i
+            case "prefix_frames": config.prefixFrames = i
+            case "audio_layers": config.audioLayers = i
+            case "audio_width": config.audioWidth = i
+            case "identity_dim": config.identityDim = i
+            case "timestep_dim": config.timestepDim = i
+            case "emotion_count": config.emotionCount = i
+            default: throw TrainError("random-policy: unknown shape key \(key)")
+            }
+        }
         do { try config.validate() } catch { throw TrainError("random-policy: \(error)") }
         try writeRandom(to: path, config: config, seed: seed, perturbZeroInitialised: perturb)
+    }
+
+    /// `writeRandom` with the main shape keys given one by one.
+    public static func writeRandom(to path: String, latentDim: Int, width: Int, depth: Int, heads: Int, windowFrames: Int,
+                                   prefixFrames: Int, audioLayers: Int, audioWidth: Int, seed: Int, perturb: Float) throws {
+        try writeRandom(to: path, like: nil,
+                        shape: ["latent_dim": Double(latentDim), "width": Double(width), "depth": Double(depth), "heads": Double(heads),
+                                "window_frames": Double(windowFrames), "prefix_frames": Double(prefixFrames),
+                                "audio_layers": Double(audioLayers), "audio_width": Double(audioWidth)],
+                        seed: seed, perturb: perturb)
     }
 }
