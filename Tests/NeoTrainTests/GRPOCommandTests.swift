@@ -225,6 +225,41 @@ final class GRPOCommandTests: XCTestCase {
         }
     }
 
+    /// A checkpoint written by VOCAL pretraining (kind `vocal`, no `vocal.config`): the shape is
+    /// read from its recipe's `[model]` table; a mismatch between that table and the stored
+    /// parameters is refused.
+    func testPolicyShapeFromAPretrainingRecipe() throws {
+        let recipePath = PythonCrossCheck.repoRoot.appendingPathComponent("Recipes/vocal-tiny.toml").path
+        let text = try String(contentsOfFile: recipePath, encoding: .utf8)
+        let config = try VocalCheckpoint.config(ofRecipe: recipePath)
+        XCTAssertEqual(config.latentDim, 70); XCTAssertEqual(config.width, 32); XCTAssertEqual(config.audioLayers, 3)
+        let model = try VocalModel(config: config, generator: Generator(seed: 1))
+        XCTAssertEqual(model.parameterCount, 72_793)
+        let path = folder.appendingPathComponent("pretrained.h5").path
+        var c = Checkpoint(step: 40, modelKind: "vocal", recipe: text)
+        c.model = model.stateDict(copy: false)
+        try c.write(to: path)
+        let (loaded, _) = try VocalCheckpoint.load(path: path)
+        XCTAssertEqual(loaded.config, config)
+        for (name, t) in model.stateDict(copy: false) {
+            XCTAssertEqual(maxAbsoluteError(t, loaded.stateDict(copy: false)[name]!), 0, name)
+        }
+        // The same parameters under a recipe that declares another width.
+        var wrong = c
+        wrong.recipe = text.replacingOccurrences(of: "width = 32", with: "width = 64")
+        let wrongPath = folder.appendingPathComponent("wrong.h5").path
+        try wrong.write(to: wrongPath)
+        XCTAssertThrowsError(try VocalCheckpoint.load(path: wrongPath)) { error in
+            XCTAssertTrue("\(error)".contains("/model does not match the VOCAL shape it declares"), "\(error)")
+        }
+        // Neither metadata nor a [model] table.
+        let bare = folder.appendingPathComponent("bare.h5").path
+        try Checkpoint(step: 1, modelKind: "vocal", model: c.model).write(to: bare)
+        XCTAssertThrowsError(try VocalCheckpoint.load(path: bare)) { error in
+            XCTAssertTrue("\(error)".contains("the VOCAL model's shape is unknown"), "\(error)")
+        }
+    }
+
     /// The command line: one-line error and exit status 1 for a refused recipe; a tiny run.
     func testCommandLine() throws {
         let policy = try writePolicy(latentDim: 6)
