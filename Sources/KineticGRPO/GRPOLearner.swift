@@ -107,7 +107,8 @@ public final class GRPOLearner {
         let grid = shiftedTimeGrid(steps: settings.steps, shift: settings.shift)
         var rewards: [Float] = [], motions: [Tensor] = []
         for clip in clips {
-            let conditions = clip.conditions.repeated(candidates)
+            let context = clip.rewardContext(candidates: candidates)
+            let conditions = context.conditions
             let n = conditions.frames, d = model.config.latentDim
             let noise = Tensor.empty([candidates, n, d])
             for j in 0..<candidates {
@@ -117,7 +118,8 @@ public final class GRPOLearner {
                 let plan = GuidancePlan(model: model, conditions: conditions, weights: settings.guidance)
                 return sampleODE(from: noise, grid: grid, solver: .euler) { x, t in model.guidedVelocity(x, t: t, plan: plan) }
             }
-            rewards += try reward.score(motion: motion, conditions: conditions)
+            try clip.checkCarries(reward)
+            rewards += try reward.score(motion: motion, context: context)
             motions.append(motion)
         }
         let mean = rewards.isEmpty ? 0 : rewards.reduce(0.0) { $0 + Double($1) } / Double(rewards.count)

@@ -3,14 +3,32 @@ import NeoNN
 import NeoTensor
 import Vocal
 
-/// One clip to roll out: its index in the clip pool (part of every seed) and its conditions for
-/// a single sample (batch 1).
+/// One clip to roll out: its index in the clip pool (part of every seed), its conditions for a
+/// single sample (batch 1) and, for a reward that reads another audio format than VOCAL's,
+/// those features `[1, L, 2N, W]`.
 public struct GRPOClip: @unchecked Sendable {
     public var index: Int
     public var conditions: VocalConditions
-    public init(index: Int, conditions: VocalConditions) {
+    public var rewardAudio: Tensor?
+    public init(index: Int, conditions: VocalConditions, rewardAudio: Tensor? = nil) {
         self.index = index
         self.conditions = conditions
+        self.rewardAudio = rewardAudio
+    }
+
+    /// What the reward of `count` candidates of this clip reads.
+    public func rewardContext(candidates count: Int) -> RewardContext {
+        RewardContext(conditions: conditions.repeated(count),
+                      rewardAudio: rewardAudio.map { count == 1 ? $0 : $0.indexSelect(dim: 0, indices: Array(repeating: 0, count: count)) })
+    }
+
+    /// Throws when `reward` needs audio features this clip does not carry.
+    public func checkCarries(_ reward: MotionReward) throws(GRPOError) {
+        guard let format = reward.audioFormat else { return }
+        guard let a = rewardAudio, a.rank == 4, a.shape[0] == 1, a.shape[1] == format.layers, a.shape[3] == format.width,
+              a.shape[2] == 2 * conditions.frames else {
+            throw GRPOError("clip \(index): reward '\(reward.name)' reads audio features [1, \(format.layers), \(2 * conditions.frames), \(format.width)], the clip carries \(rewardAudio.map { "\($0.shape)" } ?? "none")")
+        }
     }
 }
 
@@ -160,9 +178,11 @@ public struct GRPOSampler {
             do { try clip.conditions.validate(policy.config) } catch {
                 throw GRPOError("clip \(clip.index): \(error)")
             }
+            try clip.checkCarries(reward)
             let start = DispatchTime.now().uptimeNanoseconds
             let n = clip.conditions.frames, row = n * policy.config.latentDim
-            let conditions = clip.conditions.repeated(g)
+            let context = clip.rewardContext(candidates: g)
+            let conditions = context.conditions
             let stepNoise = (0..<g).map {
                 Self.candidateGenerator(seed: seed, iteration: iteration, clip: clip.index, candidate: $0).derived(1)
             }
@@ -191,7 +211,7 @@ public struct GRPOSampler {
                 }
             }
             let mid = DispatchTime.now().uptimeNanoseconds
-            let rewards = try reward.score(motion: x, conditions: conditions)
+            let rewards = try reward.score(motion: x, context: context)
             guard rewards.count == g else {
                 throw GRPOError("reward '\(reward.name)' returned \(rewards.count) scores for \(g) candidates")
             }

@@ -43,8 +43,8 @@ final class AdvantageAndSettingsTests: XCTestCase {
         final class ClipZeroFlat: MotionReward {
             let name = "flat-for-clip-0"
             let latentDim: Int? = nil
-            func score(motion: Tensor, conditions: VocalConditions) throws -> [Float] {
-                let emotion = conditions.emotion![0]
+            func score(motion: Tensor, context: RewardContext) throws -> [Float] {
+                let emotion = context.conditions.emotion![0]
                 return noGrad { emotion == 0 ? Array(repeating: 1, count: motion.shape[0]) : motion.mean(axes: [1, 2]).toArray() }
             }
         }

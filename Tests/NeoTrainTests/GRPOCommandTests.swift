@@ -5,6 +5,7 @@ import NeoIO
 import NeoTensor
 import NeoTestSupport
 import NeoTrain
+import RewardModel
 import Vocal
 
 /// `neo-train grpo`: recipe refusals (issue 8 Done-when 5), the rollout dump (Done-when 2),
@@ -258,6 +259,49 @@ final class GRPOCommandTests: XCTestCase {
         XCTAssertThrowsError(try VocalCheckpoint.load(path: bare)) { error in
             XCTAssertTrue("\(error)".contains("the VOCAL model's shape is unknown"), "\(error)")
         }
+    }
+
+    /// A reward-model checkpoint as `neo-train reward train` writes it (kind `reward`, the recipe
+    /// of Recipes/reward-tiny.toml with `motion_dim` changed, random weights).
+    func writeRewardModel(motionDim: Int, name: String) throws -> String {
+        let recipePath = PythonCrossCheck.repoRoot.appendingPathComponent("Recipes/reward-tiny.toml").path
+        let text = try String(contentsOfFile: recipePath, encoding: .utf8)
+            .replacingOccurrences(of: "motion_dim = 70", with: "motion_dim = \(motionDim)")
+        let recipe = try Recipe.parse(text: text, source: name, kinds: [RewardTraining.kind.schema])
+        let model = try RewardTransformer(config: recipe.section(RewardModelSection.self).config, generator: Generator(seed: 4))
+        var c = Checkpoint(step: 10, modelKind: "reward", recipe: recipe.text)
+        c.model = model.stateDict(copy: false)
+        let path = folder.appendingPathComponent(name).path
+        try c.write(to: path)
+        return path
+    }
+
+    /// The reward model as the reward: refused when built for another latent width; otherwise
+    /// it scores the candidates with audio features in its own format (3 layers × 16 here, the
+    /// policy's are 2 × 6).
+    func testRewardModelCheckpoint() throws {
+        let policy = try writePolicy()
+        let recipe = try writeRecipe(policy: policy, iterations: 1)
+        let wide = try writeRewardModel(motionDim: 70, name: "reward-70.h5")
+        let refused = refusal(recipe, ["reward.kind=\"model\"", "reward.checkpoint=\"\(wide)\""])
+        XCTAssertTrue(refused.contains("reward") && refused.contains("built for latents of width 70, the policy generates width 4"), refused)
+        XCTAssertTrue(refusal(recipe, ["reward.kind=\"model\""]).contains("reward.checkpoint: required when kind = \"model\""))
+        let missing = refusal(recipe, ["reward.kind=\"model\"", "reward.checkpoint=\"nope.h5\""])
+        XCTAssertTrue(missing.contains("reward.checkpoint: nope.h5: checkpoint file not found"), missing)
+        let notReward = refusal(recipe, ["reward.kind=\"model\"", "reward.checkpoint=\"\(policy)\""])
+        XCTAssertTrue(notReward.contains("holds a 'vocal' model, not a reward model"), notReward)
+
+        let fitting = try writeRewardModel(motionDim: 4, name: "reward-4.h5")
+        let overrides = ["reward.kind=\"model\"", "reward.checkpoint=\"\(fitting)\"", "reward.head=\"naturalness\""]
+        let setup = try GRPOCommand.prepare(recipePath: recipe, overrides: overrides)
+        XCTAssertEqual(setup.reward.name, "reward-model(naturalness)")
+        let clip = setup.pool.clip(0)
+        XCTAssertEqual(clip.rewardAudio?.shape, [1, 3, 12, 16])
+        let run = folder.appendingPathComponent("reward-run").path
+        let outcome = try GRPOCommand.run(recipePath: recipe, overrides: overrides, runDirectory: run, resume: false)
+        XCTAssertEqual(outcome.step, 1)
+        let line = try String(contentsOfFile: run + "/metrics.jsonl", encoding: .utf8).split(separator: "\n")[1]
+        XCTAssertTrue(line.contains("\"reward_std\":") && !line.contains("\"reward_std\":0.0,"), String(line))
     }
 
     /// The command line: one-line error and exit status 1 for a refused recipe; a tiny run.

@@ -11,8 +11,11 @@ public struct GRPOClipPool {
     public let trainCount: Int
     public let evalCount: Int
     public let seed: Int
+    /// (layers, width) of the audio features the reward reads when they are not VOCAL's.
+    public let rewardAudio: (layers: Int, width: Int)?
 
-    public init(config: VocalConfig, data: GRPODataSection, seed: Int) {
+    public init(config: VocalConfig, data: GRPODataSection, seed: Int, rewardAudio: (layers: Int, width: Int)? = nil) {
+        self.rewardAudio = rewardAudio
         self.config = config
         frames = data.frames > 0 ? data.frames : config.windowFrames
         trainCount = data.trainClips
@@ -21,7 +24,9 @@ public struct GRPOClipPool {
     }
 
     /// Synthetic clip `index`: audio hidden states ~ N(0, 1) `[1, L, 2N, W]`, an identity clip of
-    /// 8 frames ~ N(0, 0.5²), an emotion label and the identity clip's first frame as reference.
+    /// 8 frames ~ N(0, 0.5²), an emotion label and the identity clip's first frame as reference;
+    /// for a reward that reads another audio format, features ~ N(0, 1) in that format (from a
+    /// stream of their own, so the VOCAL conditions do not depend on the reward).
     public func clip(_ index: Int) -> GRPOClip {
         let g = Generator.stream(seed: seed, "grpo-clips").derived(UInt64(index))
         let d = config.latentDim
@@ -30,7 +35,11 @@ public struct GRPOClipPool {
         let reference = identity.slice(dim: 1, start: 0, end: 1).reshape([1, d]).contiguous()
         let conditions = VocalConditions(audio: audio, identity: identity, emotion: [g.nextInt(config.emotionCount)],
                                          reference: reference)
-        return GRPOClip(index: index, conditions: conditions)
+        let extra = rewardAudio.map { format in
+            Tensor.normal([1, format.layers, 2 * frames, format.width],
+                          generator: Generator.stream(seed: seed, "grpo-reward-audio").derived(UInt64(index)))
+        }
+        return GRPOClip(index: index, conditions: conditions, rewardAudio: extra)
     }
 
     /// The training clips of `iteration`: `count` distinct clips of the pool drawn from a

@@ -3,6 +3,7 @@ import KineticGRPO
 import NeoIO
 import NeoNN
 import NeoTensor
+import RewardModel
 import Vocal
 
 /// `neo-train grpo RECIPE`: Kinetic-GRPO from a VOCAL checkpoint, with the run folder,
@@ -52,20 +53,32 @@ public enum GRPOCommand {
         // The reference is a second, frozen copy of the starting weights.
         let reference = try loadPolicy()
 
-        let reward = try makeReward(rewardSection, source: source)
+        let reward = try makeReward(rewardSection, source: source, policy: policy.config)
         do { try reward.checkCompatible(latentDim: policy.config.latentDim) } catch {
             throw TrainError("\(source): reward: \(error) (policy \(policySection.checkpoint))")
         }
         if grpo.settings.clipsPerIteration > data.trainClips {
             throw TrainError("\(source): grpo.clips_per_iteration: \(grpo.settings.clipsPerIteration) clips per iteration from a pool of data.train_clips = \(data.trainClips)")
         }
-        let pool = GRPOClipPool(config: policy.config, data: data, seed: recipe.run.seed)
+        let pool = GRPOClipPool(config: policy.config, data: data, seed: recipe.run.seed, rewardAudio: reward.audioFormat)
         return Setup(recipe: recipe, policy: policy, reference: reference, reward: reward, pool: pool,
                      settings: grpo.settings, evalCandidates: grpo.evalCandidates, train: train)
     }
 
-    static func makeReward(_ r: GRPORewardSection, source: String) throws -> MotionReward {
+    static func makeReward(_ r: GRPORewardSection, source: String, policy: VocalConfig) throws -> MotionReward {
         switch r.kind {
+        case .model:
+            let loaded: LoadedRewardModel
+            do { loaded = try LoadedRewardModel.load(r.checkpoint, preferEMA: true) } catch {
+                throw TrainError("\(source): reward.checkpoint: \(error)")
+            }
+            let head: RewardModelScore.Head = switch r.head {
+            case .overall: .overall
+            case .naturalness: .naturalness
+            case .expressionRange: .expressionRange
+            case .audioAlignment: .audioAlignment
+            }
+            return RewardModelScore(model: loaded.model, head: head, policyAudio: (policy.audioLayers, policy.audioWidth))
         case .target:
             return TargetReward(target: Float(r.target), latentDim: r.latentDim > 0 ? r.latentDim : nil)
         case .lipOpening:

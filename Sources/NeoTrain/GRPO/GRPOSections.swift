@@ -27,20 +27,40 @@ public struct GRPORewardSection: RecipeSection {
         case target
         /// Mean lip opening of the synthetic-corpus layout (a toy a policy can hack).
         case lipOpening = "lip-opening"
+        /// A trained reward model (`neo-train reward train`): `checkpoint`, `head`.
+        case model
+    }
+    public enum Head: String, CaseIterable, Sendable {
+        case overall, naturalness
+        case expressionRange = "expression-range"
+        case audioAlignment = "audio-alignment"
     }
     public enum Geometry: String, CaseIterable, Sendable { case synthetic, liveportrait }
     public var kind = Kind.target
+    public var checkpoint = ""
+    public var head = Head.overall
     public var target = 0.0
     public var latentDim = 0
     public var geometry = Geometry.synthetic
     public init() {}
     public static var fields: [RecipeField<Self>] {[
-        .choice("kind", \.kind, "target: −mean (x − target)²; lip-opening: mean lip opening"),
+        .choice("kind", \.kind, "model: a trained reward model; target: −mean (x − target)²; lip-opening: mean lip opening"),
+        .text("checkpoint", \.checkpoint, "reward-model checkpoint (kind = \"model\"; its EMA weights when it has them)"),
+        .choice("head", \.head, "which score of the reward model is the reward (kind = \"model\")"),
         .number("target", \.target, .any, "the value every latent number is pulled toward (kind = \"target\")"),
         .integer("latent_dim", \.latentDim, .atLeast(0),
                  "latent width the reward is built for (0: any for target; 70 for lip-opening when 0)"),
         .choice("geometry", \.geometry, "lip keypoints of kind = \"lip-opening\""),
     ]}
+
+    public func check() throws(RecipeSectionCheck) {
+        if kind == .model && checkpoint.isEmpty {
+            throw RecipeSectionCheck(key: "checkpoint", "required when kind = \"model\" (a reward-model checkpoint)")
+        }
+        if kind == .model && latentDim != 0 {
+            throw RecipeSectionCheck(key: "latent_dim", "the reward model's checkpoint fixes its latent width; leave latent_dim at 0")
+        }
+    }
 }
 
 /// `[data]` of a GRPO recipe: the clips rolled out.
