@@ -304,6 +304,24 @@ final class GRPOCommandTests: XCTestCase {
         XCTAssertTrue(line.contains("\"reward_std\":") && !line.contains("\"reward_std\":0.0,"), String(line))
     }
 
+    /// The committed recipes decode; grpo-tiny runs on the policy its header describes, and
+    /// grpo-small's policy shape is vocal-small's.
+    func testCommittedRecipes() throws {
+        let root = PythonCrossCheck.repoRoot
+        let small = try Recipe.load(path: root.appendingPathComponent("Recipes/grpo-small.toml").path, sections: Recipe.grpoSections)
+        XCTAssertEqual(small.section(GRPOSection.self).settings.groupSize, 8)
+        XCTAssertEqual(small.section(GRPOPolicySection.self).checkpoint, "Checkpoints/vocal-small.h5")
+        let policy = folder.appendingPathComponent("vocal-tiny-random.h5").path
+        try VocalCheckpoint.writeRandom(to: policy, latentDim: 8, width: 32, depth: 1, heads: 2, windowFrames: 8, prefixFrames: 2,
+                                        audioLayers: 2, audioWidth: 16, seed: 0, perturb: 0.1)
+        let outcome = try GRPOCommand.run(recipePath: root.appendingPathComponent("Recipes/grpo-tiny.toml").path,
+                                          overrides: ["policy.checkpoint=\"\(policy)\"", "train.iterations=1"],
+                                          runDirectory: folder.appendingPathComponent("tiny").path, resume: false)
+        XCTAssertEqual(outcome.step, 1)
+        let shape = try VocalCheckpoint.config(ofRecipe: root.appendingPathComponent("Recipes/vocal-small.toml").path)
+        XCTAssertEqual(try VocalModel(config: shape, generator: Generator(seed: 0)).parameterCount, 1_960_619)
+    }
+
     /// The command line: one-line error and exit status 1 for a refused recipe; a tiny run.
     func testCommandLine() throws {
         let policy = try writePolicy(latentDim: 6)
