@@ -46,6 +46,8 @@ final class ReplayTests: XCTestCase {
     }
 
     func testAnotherReplayBatchShapeKeepsLogRatioTiny() throws {
+        var largest: Float = 0
+        defer { print("largest |log ρ| with another replay batch shape: \(largest)") }
         for kind in SDEKind.allCases {
             for batch in [1, 3] {
                 let (_, pass) = try rolloutAndReplay(kind: kind, replayBatch: batch)
@@ -53,6 +55,7 @@ final class ReplayTests: XCTestCase {
                     let worst = step.logRatios.map { Swift.abs($0) }.max() ?? .infinity
                     // |log ρ| is already summed over the candidate's D numbers.
                     XCTAssertLessThanOrEqual(worst, 1e-3, "\(kind), replay batch \(batch), step \(step.k)")
+                    largest = Swift.max(largest, worst)
                     XCTAssertEqual(step.logRatios.count, 8)
                 }
             }
