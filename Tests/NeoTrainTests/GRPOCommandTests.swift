@@ -220,7 +220,7 @@ final class GRPOCommandTests: XCTestCase {
         // Metrics carry the per-step figures.
         let lines = try String(contentsOfFile: straight + "/metrics.jsonl", encoding: .utf8).split(separator: "\n")
         XCTAssertEqual(lines.count, 5)
-        for key in ["reward_mean", "reward_std", "kl_k0", "ratio_mean_k2", "ratio_min_k1", "ratio_max_k0", "clip_fraction",
+        for key in ["reward_mean", "reward_std", "kl_k0", "ratio_mean_k2", "ratio_min_k1", "ratio_max_k0", "log_ratio_abs_max_k1", "clip_fraction",
                     "dropped_groups", "grad_norm", "replay_ms_k1", "replay_pool_peak_mb_k2", "eval_reward_ema"] {
             XCTAssertTrue(lines[4].contains("\"\(key)\":"), "\(key) missing from \(lines[4])")
         }

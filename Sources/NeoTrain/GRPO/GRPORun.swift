@@ -286,6 +286,7 @@ public enum GRPOCommand {
             record.set("ratio_mean_k\(k)", r.isEmpty ? 1 : r.reduce(0.0) { $0 + Double($1) } / Double(r.count))
             record.set("ratio_min_k\(k)", r.min() ?? 1)
             record.set("ratio_max_k\(k)", r.max() ?? 1)
+            record.set("log_ratio_abs_max_k\(k)", steps.flatMap(\.logRatios).map { Swift.abs($0) }.max() ?? 0)
         }
         return Float(loss)
     }
