@@ -16,7 +16,7 @@ enum Fixtures {
         return s
     }()
 
-    static let clips = SyntheticPerformer.corpus(corpusSettings)
+    static let clips = SyntheticTalker.corpus(corpusSettings)
     static let statistics = MotionStatistics.estimate(clips)
 
     /// A 40-frame window of clip `i` starting at frame 20, with 12 frames of context each side.
