@@ -5,12 +5,7 @@ private let invSqrt2Pi: Float = 0.398_942_280_401_432_7    // 1/√(2π)
 private let sqrt2OverPi: Float = 0.797_884_560_802_865_4   // √(2/π)
 private let geluCubic: Float = 0.044_715
 
-/// tanh for eight lanes as 1 − 2/(e^(2u) + 1) (exact limits ±1 for large |u|).
-@inline(__always) func tanh8(_ u: F8) -> F8 {
-    1 - 2 / (exp8(u + u) + 1)
-}
-
-/// Applies `forward` lane-wise to a contiguous copy of `x` (8 lanes at a time, the tail padded).
+/// Applies `f` lane-wise to a contiguous copy of `x` (8 lanes at a time, the tail padded).
 @inline(__always)
 private func map8(_ x: Tensor, _ f: (F8) -> F8) -> Tensor {
     let src = x.contiguousNoGrad()
@@ -50,9 +45,9 @@ private func mapGrad8(_ g: Tensor, _ x: Tensor, _ f: (F8, F8) -> F8) -> Tensor {
     return out
 }
 
-@inline(__always) private func erf8(_ v: F8) -> F8 {
+@inline(__always) private func erfc8(_ v: F8) -> F8 {
     var r = F8()
-    for j in 0..<8 { r[j] = Foundation.erf(v[j]) }
+    for j in 0..<8 { r[j] = Foundation.erfc(v[j]) }
     return r
 }
 
@@ -62,24 +57,29 @@ extension Tensor {
     public func gelu(approximate: Bool = false) -> Tensor {
         let x = self
         if approximate {
+            // ½(1 + tanh u) = σ(2u): the same value without the cancellation of 1 + tanh u at
+            // large negative x, so tiny outputs keep their relative precision.
             let out = map8(x) { v in
                 let u = F8(repeating: sqrt2OverPi) * (v + geluCubic * v * v * v)
-                return 0.5 * v * (1 + tanh8(u))
+                return v / (1 + exp8(-2 * u))
             }
             return recordOp("gelu_tanh", inputs: [x], output: out) { g in
                 [mapGrad8(g, x) { gv, v in
+                    // d/dx = σ(2u) + x · ½(1 − tanh²u) · u' with ½(1 − tanh²u) = 2σ(2u)σ(−2u)
                     let v2 = v * v
-                    let t = tanh8(F8(repeating: sqrt2OverPi) * (v + geluCubic * v2 * v))
+                    let u = F8(repeating: sqrt2OverPi) * (v + geluCubic * v2 * v)
+                    let s = 1 / (1 + exp8(-2 * u))
                     let du = F8(repeating: sqrt2OverPi) * (1 + (3 * geluCubic) * v2)
-                    return gv * (0.5 * (1 + t) + 0.5 * v * (1 - t * t) * du)
+                    return gv * (s + v * 2 * s * (1 - s) * du)
                 }]
             }
         }
-        let out = map8(x) { v in 0.5 * v * (1 + erf8(v * sqrtHalf)) }
+        // Φ(x) as ½·erfc(−x/√2): no cancellation for negative x (where 1 + erf loses digits).
+        let out = map8(x) { v in 0.5 * v * erfc8(-v * sqrtHalf) }
         return recordOp("gelu", inputs: [x], output: out) { g in
             // d/dx x·Φ(x) = Φ(x) + x·φ(x)
             [mapGrad8(g, x) { gv, v in
-                let cdf = 0.5 * (1 + erf8(v * sqrtHalf))
+                let cdf = 0.5 * erfc8(-v * sqrtHalf)
                 let pdf = F8(repeating: invSqrt2Pi) * exp8(-0.5 * v * v)
                 return gv * (cdf + v * pdf)
             }]
@@ -113,8 +113,9 @@ extension Composite {
     /// GELU from primitives (erf or tanh, products, sums).
     public static func gelu(_ x: Tensor, approximate: Bool = false) -> Tensor {
         if approximate {
+            // ½(1 + tanh u) written as σ(2u), which keeps precision where tanh u ≈ −1.
             let u = (x + x * x * x * geluCubic) * sqrt2OverPi
-            return x * 0.5 * (u.tanh() + 1)
+            return x * (u * 2).sigmoid()
         }
         return x * 0.5 * ((x * sqrtHalf).erf() + 1)
     }

@@ -67,7 +67,8 @@ private func pointwiseLoss(_ name: String, _ pred: Tensor, _ target: Tensor, _ r
             }
             return sumToShape(d, input.shape)
         }
-        return [grad(gradPred, pred), grad(gradTarget, target)]
+        // The broadcast copies own the buffers behind pp/pt: keep them alive until here.
+        return withExtendedLifetime((p, t)) { [grad(gradPred, pred), grad(gradTarget, target)] }
     }
 }
 
