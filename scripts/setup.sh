@@ -24,6 +24,8 @@ if command -v python3 >/dev/null 2>&1; then
   python3 -c "import hdf5plugin" 2>/dev/null || need+=(hdf5plugin)
   python3 -c "import safetensors" 2>/dev/null || need+=(safetensors)
   python3 -c "import torch" 2>/dev/null || need+=("torch==2.13.0+cpu")
+  python3 -c "import onnx" 2>/dev/null || need+=(onnx)
+  python3 -c "import onnxruntime" 2>/dev/null || need+=(onnxruntime)
   if [ ${#need[@]} -gt 0 ]; then
     echo "setup: installing Python packages: ${need[*]}"
     pip install -q --disable-pip-version-check "${need[@]}" || echo "setup: warning: pip install failed; cross-checks will be skipped"
