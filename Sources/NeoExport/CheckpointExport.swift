@@ -68,8 +68,10 @@ public enum CheckpointExport {
                            knownKinds: [String] = []) throws -> ExportSummary {
         try checkWritable(out)
         let ckpt: Checkpoint
-        do { ckpt = try Checkpoint.read(from: path) } catch {
-            throw ExportError("\(path): cannot read the checkpoint: \(error)")
+        do { ckpt = try Checkpoint.read(from: path) } catch let e as NeoIOError {
+            throw ExportError("cannot read the checkpoint \(e.path): \(e.problem)")
+        } catch {
+            throw ExportError("cannot read the checkpoint \(path): \(error)")
         }
         switch format {
         case .onnx: return try writeONNX(ckpt, ema: ema, to: out)
