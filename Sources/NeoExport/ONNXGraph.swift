@@ -52,7 +52,7 @@ public enum ONNXAttribute: Sendable {
     case floatTensor([Float], shape: [Int])
 }
 
-/// A graph input or output with its documentation, as listed by `ONNXGraph.signature`.
+/// A graph input or output with its documentation (`ONNXGraph.inputs`, `.outputs`).
 public struct ONNXPort: Sendable, Equatable {
     public var name: String
     public var elementType: ONNXElementType

@@ -71,7 +71,7 @@ enum Compare {
         let e = relativeError(ort, ours)
         XCTAssertLessThanOrEqual(e, tolerance, "\(what): relative error \(e)", file: file, line: line)
         XCTAssertGreaterThan(ours.toArray().reduce(0) { max($0, abs($1)) }, 0, "\(what): ours is all zeros, the comparison would be empty", file: file, line: line)
-        print("[export] \(what): max relative error \(String(format: "%.2e", e)) (floor 1e-3·max|ours|), max abs \(String(format: "%.2e", maxAbsoluteError(ort, ours)))")
+        print("[export] \(what): max relative error \(String(format: "%.2e", e)) (floor 1e-3·max|ours|), max abs \(String(format: "%.2e", maxAbsoluteError(ort, ours))), floor 1e-6: \(String(format: "%.2e", maxRelativeError(ort, ours)))")
     }
 }
 

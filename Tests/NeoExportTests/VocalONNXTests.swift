@@ -115,7 +115,8 @@ final class VocalONNXTests: XCTestCase {
         let graph = VocalONNX.graph(model)
         XCTAssertEqual(graph.inputs.map(\.name), VocalONNX.inputNames)
         let runs = [Self.inputs(frames: 5, prefix: 2, identityFrames: 3, seed: 40),
-                    Self.inputs(frames: 9, prefix: 4, identityFrames: 6, seed: 50)]
+                    Self.inputs(frames: 9, prefix: 4, identityFrames: 6, seed: 50),
+                    Self.inputs(frames: 4, prefix: 0, identityFrames: 1, seed: 55)]
         let results = try ORT.run(try graph.serialized(), runs, outputs: [VocalONNX.outputName])
         for (run, result) in zip(runs, results) {
             let expected = Self.ours(model, run)
