@@ -115,6 +115,12 @@ public final class ONNXGraph {
         return prefix.isEmpty ? "\(op).\(counter)" : "\(prefix)/\(op).\(counter)"
     }
 
+    /// Constants are named `const.N` whatever the scope.
+    private func constantName() -> String {
+        counter += 1
+        return "const.\(counter)"
+    }
+
     private func claim(_ name: String) {
         precondition(usedNames.insert(name).inserted, "ONNXGraph: the name '\(name)' is used twice")
     }
@@ -170,14 +176,13 @@ public final class ONNXGraph {
     /// A float32 constant (an initializer named `const.N`).
     public func constant(_ values: [Float], shape: [Int]) -> ONNXValue {
         precondition(values.count == shape.reduce(1, *), "ONNXGraph.constant: \(values.count) values for shape \(shape)")
-        return addInitializer(freshName("const"), Tensor(values, shape: shape))
+        return addInitializer(constantName(), Tensor(values, shape: shape))
     }
 
     /// A float32 scalar constant (shared between uses of the same value).
     public func scalar(_ v: Float) -> ONNXValue {
         if let c = floatScalars[v.bitPattern] { return c }
-        let name = "const.\(counter + 1)"
-        counter += 1
+        let name = constantName()
         claim(name)
         var tp = Onnx_TensorProto()
         tp.name = name
@@ -192,7 +197,7 @@ public final class ONNXGraph {
     /// A float64 constant.
     public func constant(doubles values: [Double], shape: [Int]) -> ONNXValue {
         precondition(values.count == shape.reduce(1, *), "ONNXGraph.constant: \(values.count) values for shape \(shape)")
-        let name = freshName("const")
+        let name = constantName()
         claim(name)
         var tp = Onnx_TensorProto()
         tp.name = name
@@ -211,8 +216,7 @@ public final class ONNXGraph {
         precondition(!scalar || values.count == 1, "ONNXGraph.int64: a scalar holds one value")
         let key = values.map(Int64.init) + (scalar ? [Int64.min] : [])
         if let c = int64Constants[key] { return c }
-        counter += 1
-        let name = "const.\(counter)"
+        let name = constantName()
         claim(name)
         var tp = Onnx_TensorProto()
         tp.name = name
