@@ -1,0 +1,155 @@
+import Foundation
+import NeoIO
+import NeoTensor
+import RewardModel
+
+/// Clip files of the reward model: one clip is `NAME.motion.npy` (`[T, D]` float) and
+/// `NAME.audio.npy` (`[L, 2T, W]` hidden states, or `[2T, W]` for one plain feature). A clip
+/// folder holds such pairs and optionally `clips.json`, an object mapping NAME to
+/// `{"identity": "...", "language": "..."}`.
+public enum RewardClipFiles {
+    /// One clip from its two files; every problem names the file.
+    public static func load(motion motionPath: String, audio audioPath: String?, id: String? = nil,
+                            identity: String = "", language: String = "",
+                            expectMotionDim: Int? = nil) throws -> PerformanceClip {
+        let name = id ?? URL(fileURLWithPath: motionPath).lastPathComponent
+        guard FileManager.default.fileExists(atPath: motionPath) else {
+            throw TrainError("\(motionPath): motion file not found")
+        }
+        guard let audioPath, !audioPath.isEmpty else {
+            throw TrainError("\(motionPath): no audio for this motion; pass its audio features (.npy [layers, frames, width] at 50 fps)")
+        }
+        guard FileManager.default.fileExists(atPath: audioPath) else {
+            throw TrainError("\(audioPath): audio features not found (the audio for \(motionPath))")
+        }
+        let motion = try readNPY(motionPath)
+        guard motion.rank == 2 else {
+            throw TrainError("\(motionPath): motion must be [frames, \(expectMotionDim.map(String.init) ?? "width")], got shape \(motion.shape)")
+        }
+        if let d = expectMotionDim, motion.shape[1] != d {
+            throw TrainError("\(motionPath): motion has \(motion.shape[1]) numbers per frame; the reward model expects \(d)")
+        }
+        let audio = try readNPY(audioPath)
+        let layers: Int, frames: Int, width: Int
+        switch audio.rank {
+        case 2: (layers, frames, width) = (1, audio.shape[0], audio.shape[1])
+        case 3: (layers, frames, width) = (audio.shape[0], audio.shape[1], audio.shape[2])
+        default:
+            throw TrainError("\(audioPath): audio features must be [layers, frames, width] or [frames, width], got shape \(audio.shape)")
+        }
+        _ = frames
+        for (path, t) in [(motionPath, motion), (audioPath, audio)] where t.toArray().contains(where: { !$0.isFinite }) {
+            throw TrainError("\(path): holds NaN or infinite values")
+        }
+        do {
+            return try PerformanceClip(id: name, identity: identity, language: language, motion: motion.toArray(),
+                                       motionDim: motion.shape[1], audio: audio.contiguous().toArray(),
+                                       audioLayers: layers, audioWidth: width)
+        } catch let e as RewardError {
+            throw TrainError("\(motionPath) with \(audioPath): \(e.problem)")
+        }
+    }
+
+    static func readNPY(_ path: String) throws -> Tensor {
+        do { return try NPY.read(path) } catch let e as NeoIOError { throw TrainError(e.description) }
+    }
+
+    /// Every clip of a folder, in name order.
+    public static func loadFolder(_ dir: String, expectMotionDim: Int? = nil) throws -> [PerformanceClip] {
+        var isDir: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: dir, isDirectory: &isDir), isDir.boolValue else {
+            throw TrainError("\(dir): clip folder not found")
+        }
+        let names = try FileManager.default.contentsOfDirectory(atPath: dir)
+        let motions = names.filter { $0.hasSuffix(".motion.npy") }.sorted()
+        guard !motions.isEmpty else { throw TrainError("\(dir): no clips (expected NAME.motion.npy with NAME.audio.npy)") }
+        var meta: [String: [String: String]] = [:]
+        let metaPath = dir + "/clips.json"
+        if FileManager.default.fileExists(atPath: metaPath) {
+            guard let data = FileManager.default.contents(atPath: metaPath),
+                  let m = try? JSONDecoder().decode([String: [String: String]].self, from: data) else {
+                throw TrainError("\(metaPath): expected a JSON object mapping clip names to {\"identity\": …, \"language\": …}")
+            }
+            meta = m
+        }
+        return try motions.map { file in
+            let name = String(file.dropLast(".motion.npy".count))
+            let audio = dir + "/" + name + ".audio.npy"
+            guard FileManager.default.fileExists(atPath: audio) else {
+                throw TrainError("\(dir)/\(file): missing audio (expected \(audio))")
+            }
+            return try load(motion: dir + "/" + file, audio: audio, id: name, identity: meta[name]?["identity"] ?? "",
+                            language: meta[name]?["language"] ?? "", expectMotionDim: expectMotionDim)
+        }
+    }
+
+    /// Writes clips as a clip folder (motion, audio `[L, 2T, W]`, and `clips.json`).
+    public static func writeFolder(_ clips: [PerformanceClip], to dir: String) throws {
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        var meta: [String: [String: String]] = [:]
+        for c in clips {
+            try NPY.write(Tensor(c.motion, shape: [c.frames, c.motionDim]), to: dir + "/\(c.id).motion.npy")
+            try NPY.write(Tensor(c.audio, shape: [c.audioLayers, 2 * c.frames, c.audioWidth]), to: dir + "/\(c.id).audio.npy")
+            meta[c.id] = ["identity": c.identity, "language": c.language]
+        }
+        let e = JSONEncoder()
+        e.outputFormatting = [.prettyPrinted, .sortedKeys]
+        try AtomicFile.write(try e.encode(meta), to: dir + "/clips.json")
+    }
+}
+
+/// The clips a reward recipe's `[data]` names, split into training clips and held-out subsets.
+public struct RewardClips {
+    public let all: [PerformanceClip]
+    public let description: String
+    public let data: RewardDataSection
+
+    public init(data: RewardDataSection, model: RewardModelSection, folder: String? = nil) throws {
+        self.data = data
+        if let folder {
+            all = try RewardClipFiles.loadFolder(folder, expectMotionDim: model.motionDim)
+            description = folder
+        } else {
+            switch data.source {
+            case .synthetic:
+                guard model.motionDim == SyntheticPerformer.motionDim else {
+                    throw TrainError("model.motion_dim: the synthetic corpus has \(SyntheticPerformer.motionDim) numbers per frame, got \(model.motionDim)")
+                }
+                all = SyntheticPerformer.corpus(data.syntheticSettings(model: model))
+                description = "synthetic (seed \(data.syntheticSeed))"
+            case .clips:
+                all = try RewardClipFiles.loadFolder(data.path, expectMotionDim: model.motionDim)
+                description = data.path
+            }
+        }
+        for c in all where c.audioLayers != model.audioLayers || c.audioWidth != model.audioWidth {
+            throw TrainError("clip \(c.id): audio features have \(c.audioLayers) layers of width \(c.audioWidth); the recipe's model expects model.audio_layers = \(model.audioLayers), model.audio_width = \(model.audioWidth)")
+        }
+    }
+
+    /// Clips of neither a held-out identity nor a held-out language.
+    public var training: [PerformanceClip] {
+        all.filter { !data.heldOutIdentities.contains($0.identity) && !data.heldOutLanguages.contains($0.language) }
+    }
+
+    /// The evaluation subsets: held-out identities, held-out languages (each possibly empty),
+    /// windows of `data.window_frames` with context for offsets; `limit` keeps the first N
+    /// windows of each (spread over clips).
+    public func heldOutSubsets(margin: Int, limit: Int? = nil) -> [EvaluationSubset] {
+        let ids = all.filter { data.heldOutIdentities.contains($0.identity) }
+        let langs = all.filter { data.heldOutLanguages.contains($0.language) }
+        func windows(_ clips: [PerformanceClip]) -> [PerformanceWindow] {
+            let w = PairSampler.evaluationWindows(clips, frames: data.windowFrames, margin: margin)
+            guard let limit, w.count > limit else { return w }
+            // Every k-th window so that all clips are represented.
+            return (0..<limit).map { w[$0 * w.count / limit] }
+        }
+        return [EvaluationSubset(name: "held_out_identities", windows: windows(ids)),
+                EvaluationSubset(name: "held_out_languages", windows: windows(langs))]
+    }
+
+    /// Every clip as one subset (`--all-held-out`).
+    public func everything(margin: Int) -> [EvaluationSubset] {
+        [EvaluationSubset(name: "all_clips", windows: PairSampler.evaluationWindows(all, frames: data.windowFrames, margin: margin))]
+    }
+}
