@@ -52,7 +52,7 @@ public struct ExportSummary: Sendable, CustomStringConvertible {
 /// temporary name beside the target and renamed, so a failed export leaves no partial file.
 public enum CheckpointExport {
     /// The model kinds with an ONNX graph.
-    public static let onnxExporters: [ONNXModelExporter] = [VocalONNX.exporter]
+    public static let onnxExporters: [ONNXModelExporter] = [VocalONNX.exporter, RewardONNX.exporter]
 
     /// Model kinds whose checkpoints can go to safetensors: those with an ONNX exporter plus
     /// `extraKinds` (the CLI passes every kind its trainers know).
