@@ -101,19 +101,25 @@ extension ONNXGraph {
         range(start: int64([0], scalar: true), limit: scalarOf(dim(x, axis)))
     }
 
-    /// Angles p·f for float positions `[T]` and frequencies f, computed in float64 and returned
-    /// as float64 `[T, F]`: ours computes these tables in Double, so the exported graph does too.
+    /// Angles p·f for float positions `[T]` and frequencies f as `[T, F]`: float64 when the
+    /// graph's `float64Tables` is set (ours computes these tables in Double), float32 otherwise.
     private func angles(_ positions: ONNXValue, frequencies: [Double]) -> ONNXValue {
-        let p = unsqueeze(cast(positions, to: .double), [1])
-        return mul(p, constant(doubles: frequencies, shape: [1, frequencies.count]))
+        if float64Tables {
+            let p = unsqueeze(cast(positions, to: .double), [1])
+            return mul(p, constant(doubles: frequencies, shape: [1, frequencies.count]))
+        }
+        return mul(unsqueeze(positions, [1]), constant(frequencies.map(Float.init), shape: [1, frequencies.count]))
     }
+
+    /// A float32 table from angles made by `angles`.
+    private func table(_ x: ONNXValue) -> ONNXValue { float64Tables ? cast(x, to: .float) : x }
 
     /// Rotary tables for float positions `[T]` (θᵢ = base^(−2i/rotaryDim)).
     public func rotaryTables(positions: ONNXValue, rotaryDim: Int, base: Double) -> ONNXRotaryTables {
         let half = rotaryDim / 2
         let theta = (0..<half).map { Foundation.pow(base, -2.0 * Double($0) / Double(rotaryDim)) }
         let a = angles(positions, frequencies: theta)
-        return ONNXRotaryTables(cos: cast(cos(a), to: .float), sin: cast(sin(a), to: .float), rotaryDim: rotaryDim)
+        return ONNXRotaryTables(cos: table(cos(a)), sin: table(sin(a)), rotaryDim: rotaryDim)
     }
 
     /// Rotary embedding (half-split pairs (i, i + R/2) of the first R numbers) of `x` `[…, T, D]`.
@@ -134,8 +140,9 @@ extension ONNXGraph {
         let a = angles(values, frequencies: freq)
         let (c, s) = (cos(a), sin(a))
         var parts = cosFirst ? [c, s] : [s, c]
-        if dim % 2 == 1 { parts.append(mul(sliceColumn(a), 0)) }
-        return cast(concat(parts, axis: 1), to: .float)
+        // An odd width gets a zero last column (a − a keeps the angles' element type).
+        if dim % 2 == 1 { parts.append(sub(sliceColumn(a), sliceColumn(a))) }
+        return table(concat(parts, axis: 1))
     }
 
     private func sliceColumn(_ x: ONNXValue) -> ONNXValue { slice(x, axis: 1, start: 0, end: 1) }

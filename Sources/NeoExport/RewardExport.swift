@@ -13,9 +13,9 @@ public enum RewardONNX {
 
     /// Builds the graph of `model` with its current parameter values (the frozen motion
     /// statistics included, as initializers).
-    public static func graph(_ model: RewardTransformer, name: String = "reward_scores") -> ONNXGraph {
+    public static func graph(_ model: RewardTransformer, name: String = "reward_scores", float64Tables: Bool = true) -> ONNXGraph {
         let cfg = model.config
-        let g = ONNXGraph(name: name, root: model)
+        let g = ONNXGraph(name: name, root: model, float64Tables: float64Tables)
         let motion = g.input("motion", shape: ["batch", "frames", .fixed(cfg.motionDim)],
                              doc: "motion latents at 25 fps, frames ≥ 2")
         let audio = g.input("audio_features", shape: ["batch", .fixed(cfg.audioLayers), "audio_frames", .fixed(cfg.audioWidth)],

@@ -20,10 +20,10 @@ public enum VocalONNX {
     public static let maskValue: Float = -1e9
 
     /// Builds the graph of `model` with its current parameter values.
-    public static func graph(_ model: VocalModel, name: String = "vocal_velocity") -> ONNXGraph {
+    public static func graph(_ model: VocalModel, name: String = "vocal_velocity", float64Tables: Bool = true) -> ONNXGraph {
         let cfg = model.config
         let c = cfg.width, d = cfg.latentDim
-        let g = ONNXGraph(name: name, root: model)
+        let g = ONNXGraph(name: name, root: model, float64Tables: float64Tables)
 
         let xt = g.input("x_t", shape: ["batch", "frames", .fixed(d)], doc: "noisy motion latents x_t = (1−t)·x0 + t·ε")
         let t = g.input("t", shape: ["batch"], doc: "flow time in [0, 1] per row (1 = pure noise)")

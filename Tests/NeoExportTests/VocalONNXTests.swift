@@ -124,6 +124,21 @@ final class VocalONNXTests: XCTestCase {
         }
     }
 
+    /// Tables in float32 (for runtimes without float64 trigonometry): no float64 anywhere in the
+    /// graph, and the outputs still close to ours.
+    func testFloat32TablesStayClose() throws {
+        let model = try Self.model(seed: 31)
+        let graph = VocalONNX.graph(model, float64Tables: false)
+        let proto = try Onnx_ModelProto(serializedBytes: try graph.serialized())
+        XCTAssertFalse(proto.graph.initializer.contains { $0.dataType == 11 }, "a float64 initializer")
+        XCTAssertFalse(proto.graph.node.contains { $0.opType == "Cast" && $0.attribute.contains { $0.name == "to" && $0.i == 11 } }, "a cast to float64")
+        let run = Self.inputs(frames: 9, prefix: 4, identityFrames: 6, seed: 50)
+        let result = try ORT.run(try graph.serialized(), [run], outputs: [VocalONNX.outputName])[0]
+        let e = Compare.relativeError(result[VocalONNX.outputName]!, Self.ours(model, run))
+        print("[export] VOCAL velocity with float32 tables: max relative error \(String(format: "%.2e", e))")
+        XCTAssertLessThanOrEqual(e, 1e-3)
+    }
+
     /// A checkpoint of kind "vocal" through `CheckpointExport` (config read back from the
     /// parameter shapes and the recipe), model and EMA weights.
     func testCheckpointExportRebuildsTheModel() throws {
