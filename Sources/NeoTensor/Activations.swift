@@ -45,10 +45,38 @@ private func mapGrad8(_ g: Tensor, _ x: Tensor, _ f: (F8, F8) -> F8) -> Tensor {
     return out
 }
 
-@inline(__always) private func erfc8(_ v: F8) -> F8 {
-    var r = F8()
-    for j in 0..<8 { r[j] = Foundation.erfc(v[j]) }
-    return r
+/// The standard normal CDF Φ(x) = ½·erfc(−x/√2) for eight lanes, with z = x/√2:
+/// |z| ≤ 1: ½ + ½·z·P(z²), P a degree-6 fit of erf(z)/z (relative error 5e-9);
+/// |z| > 1: the tail ½·erfc(|z|) = ½·e^(−z²)·R(t), t = 1/(1 + |z|/2), R a degree-8 fit of
+/// erfc(z)·e^(z²) on [1, 9.5] (relative error 2e-8), and Φ = tail or 1 − tail by the sign.
+/// Fitted by weighted least squares against double-precision erfc. In Float32 the result is
+/// within 3e-6 relative for x ≥ −7 and 2e-5 down to the underflow near x = −13 (where
+/// 1 + erf(x/√2) would have lost every digit).
+@inline(__always) func normalCDF8(_ x: F8) -> F8 {
+    let z = x * sqrtHalf
+    let a = unsafeBitCast(unsafeBitCast(z, to: SIMD8<UInt32>.self) & 0x7FFF_FFFF, to: F8.self)
+    let z2 = z * z
+    var ps = F8(repeating: 8.006_266_462_164_124e-05)
+    ps = ps * z2 - 8.053_592_217_628_636e-04
+    ps = ps * z2 + 5.192_942_539_045_925e-03
+    ps = ps * z2 - 2.685_606_290_770_430e-02
+    ps = ps * z2 + 1.128_363_450_826_604e-01
+    ps = ps * z2 - 3.761_262_975_908_648e-01
+    ps = ps * z2 + 1.128_379_166_232_253
+    let central = 0.5 + 0.5 * z * ps
+    let t = 1 / (1 + 0.5 * a)
+    var pl = F8(repeating: 8.507_613_674_319_209e-02)
+    pl = pl * t - 1.977_507_686_140_468e-01
+    pl = pl * t + 4.139_115_154_052_405e-02
+    pl = pl * t + 9.378_321_926_314_410e-02
+    pl = pl * t + 1.629_554_583_088_743e-01
+    pl = pl * t + 2.516_870_089_238_575e-01
+    pl = pl * t + 2.811_896_961_781_325e-01
+    pl = pl * t + 2.821_826_279_911_628e-01
+    pl = pl * t - 3.518_260_622_291_109e-06
+    let tail = 0.5 * exp8(-z2) * pl
+    let outer = tail.replacing(with: 1 - tail, where: z .> 0)
+    return central.replacing(with: outer, where: a .> 1)
 }
 
 extension Tensor {
@@ -74,12 +102,12 @@ extension Tensor {
                 }]
             }
         }
-        // Φ(x) as ½·erfc(−x/√2): no cancellation for negative x (where 1 + erf loses digits).
-        let out = map8(x) { v in 0.5 * v * erfc8(-v * sqrtHalf) }
+        // Φ(x) through its tail for negative x: no cancellation where 1 + erf loses digits.
+        let out = map8(x) { v in v * normalCDF8(v) }
         return recordOp("gelu", inputs: [x], output: out) { g in
             // d/dx x·Φ(x) = Φ(x) + x·φ(x)
             [mapGrad8(g, x) { gv, v in
-                let cdf = 0.5 * erfc8(-v * sqrtHalf)
+                let cdf = normalCDF8(v)
                 let pdf = F8(repeating: invSqrt2Pi) * exp8(-0.5 * v * v)
                 return gv * (cdf + v * pdf)
             }]

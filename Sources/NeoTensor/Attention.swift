@@ -31,18 +31,18 @@ private struct BatchedMatrices {
 /// Transposed/permuted views of q, k, v (e.g. heads split from a [B, T, H, D] projection) are
 /// read in place. A mask that requires a gradient receives dS summed to its shape.
 public func scaledDotProductAttention(_ q: Tensor, _ k: Tensor, _ v: Tensor, mask: Tensor? = nil, scale: Float? = nil) -> Tensor {
-    precondition(q.rank >= 2 && k.rank == q.rank && v.rank == q.rank,
+    ensure(q.rank >= 2 && k.rank == q.rank && v.rank == q.rank,
                  "scaledDotProductAttention: q, k, v must have the same rank ≥ 2 (got \(q.shape), \(k.shape), \(v.shape))")
     let r = q.rank
     let lead = Array(q.shape.dropLast(2))
-    precondition(Array(k.shape.dropLast(2)) == lead && Array(v.shape.dropLast(2)) == lead,
+    ensure(Array(k.shape.dropLast(2)) == lead && Array(v.shape.dropLast(2)) == lead,
                  "scaledDotProductAttention: leading dims of q \(q.shape), k \(k.shape), v \(v.shape) differ")
     let tq = q.shape[r - 2], d = q.shape[r - 1], tk = k.shape[r - 2], dv = v.shape[r - 1]
-    precondition(k.shape[r - 1] == d, "scaledDotProductAttention: q \(q.shape) and k \(k.shape) have different head dims")
-    precondition(v.shape[r - 2] == tk, "scaledDotProductAttention: k \(k.shape) and v \(v.shape) have different lengths")
+    ensure(k.shape[r - 1] == d, "scaledDotProductAttention: q \(q.shape) and k \(k.shape) have different head dims")
+    ensure(v.shape[r - 2] == tk, "scaledDotProductAttention: k \(k.shape) and v \(v.shape) have different lengths")
     let scoresShape = lead + [tq, tk]
     if let mask {
-        precondition(mask.rank <= scoresShape.count && broadcastShapes(mask.shape, scoresShape) == scoresShape,
+        ensure(mask.rank <= scoresShape.count && broadcastShapes(mask.shape, scoresShape) == scoresShape,
                      "scaledDotProductAttention: mask \(mask.shape) does not broadcast to the scores' shape \(scoresShape)")
     }
     let alpha = scale ?? 1 / Float(d).squareRoot()

@@ -32,11 +32,11 @@ func matrixView(_ t: Tensor, rows: Int, cols: Int) -> (MatrixView, Tensor) {
 /// backward: dX = G·W and dW = Gᵀ·X (one sgemm each), db = column sums of G (one sgemv).
 /// Gradients are computed only for the inputs that require them.
 public func linear(_ x: Tensor, weight: Tensor, bias: Tensor?) -> Tensor {
-    precondition(weight.rank == 2, "linear: weight must be [out, in], got shape \(weight.shape)")
-    precondition(x.rank >= 1, "linear: input must have at least one dim")
+    ensure(weight.rank == 2, "linear: weight must be [out, in], got shape \(weight.shape)")
+    ensure(x.rank >= 1, "linear: input must have at least one dim")
     let outF = weight.shape[0], inF = weight.shape[1]
-    precondition(x.shape[x.rank - 1] == inF, "linear: input's last dim \(x.shape[x.rank - 1]) (shape \(x.shape)) does not match weight \(weight.shape) ([out, in])")
-    if let bias { precondition(bias.shape == [outF], "linear: bias has shape \(bias.shape), expected [\(outF)]") }
+    ensure(x.shape[x.rank - 1] == inF, "linear: input's last dim \(x.shape[x.rank - 1]) (shape \(x.shape)) does not match weight \(weight.shape) ([out, in])")
+    if let bias { ensure(bias.shape == [outF], "linear: bias has shape \(bias.shape), expected [\(outF)]") }
     let rows = x.count / Swift.max(inF, 1)
     let outShape = Array(x.shape.dropLast()) + [outF]
     let out = Tensor.empty(outShape)

@@ -89,7 +89,7 @@ public func l1Loss(_ pred: Tensor, _ target: Tensor, reduction: Reduction = .mea
 /// Smooth L1 (Huber-like, PyTorch's definition): 0.5·d²/beta where |d| < beta, else |d| − 0.5·beta,
 /// with d = pred − target. beta = 0 is the L1 loss.
 public func smoothL1Loss(_ pred: Tensor, _ target: Tensor, beta: Float = 1, reduction: Reduction = .mean) -> Tensor {
-    precondition(beta >= 0, "smoothL1Loss: beta must be ≥ 0, got \(beta)")
+    ensure(beta >= 0, "smoothL1Loss: beta must be ≥ 0, got \(beta)")
     func dd(_ d: Float) -> Float { Swift.abs(d) < beta ? d / beta : (d > 0 ? 1 : (d < 0 ? -1 : 0)) }
     return pointwiseLoss("smooth_l1_loss", pred, target, reduction,
                          value: { p, t in
@@ -116,11 +116,11 @@ public func bceWithLogits(_ logits: Tensor, _ target: Tensor, reduction: Reducti
 /// Rows whose target equals `ignoreIndex` contribute nothing (and `.mean` averages over the
 /// others). `.none` gives the [N] per-row losses.
 public func crossEntropy(_ logits: Tensor, targets: [Int], reduction: Reduction = .mean, ignoreIndex: Int? = nil) -> Tensor {
-    precondition(logits.rank == 2, "crossEntropy: logits must be [N, C], got shape \(logits.shape)")
+    ensure(logits.rank == 2, "crossEntropy: logits must be [N, C], got shape \(logits.shape)")
     let rows = logits.shape[0], c = logits.shape[1]
-    precondition(targets.count == rows, "crossEntropy: \(targets.count) targets for \(rows) rows of logits \(logits.shape)")
+    ensure(targets.count == rows, "crossEntropy: \(targets.count) targets for \(rows) rows of logits \(logits.shape)")
     for (i, t) in targets.enumerated() where t != ignoreIndex {
-        precondition(t >= 0 && t < c, "crossEntropy: target \(t) at row \(i) is outside 0..<\(c)")
+        ensure(t >= 0 && t < c, "crossEntropy: target \(t) at row \(i) is outside 0..<\(c)")
     }
     let src = logits.contiguousNoGrad()
     let px = src.data

@@ -49,7 +49,7 @@ func forEachRowParallel(_ shape: [Int], _ strides: [[Int]], chunks: Int,
 func modulationShape(_ m: Tensor, for x: Tensor, op: String, name: String) -> [Int] {
     var shape = m.shape
     if x.rank >= 3 && m.rank == x.rank - 1 { shape.insert(1, at: 1) }
-    precondition(shape.count <= x.rank && broadcastShapes(shape, x.shape) == x.shape,
+    ensure(shape.count <= x.rank && broadcastShapes(shape, x.shape) == x.shape,
                  "\(op): \(name) of shape \(m.shape) does not broadcast to the input's shape \(x.shape) ([B, C] is read as [B, 1, C]; otherwise NumPy broadcasting)")
     return shape
 }
@@ -157,7 +157,7 @@ public func adaLNModulate(_ x: Tensor, shift: Tensor, scale: Tensor) -> Tensor {
 /// [B, 1, C]; otherwise NumPy broadcasting); `y` broadcasts to x's shape by NumPy rules.
 public func gatedResidual(_ x: Tensor, gate: Tensor, _ y: Tensor) -> Tensor {
     let gateShape = modulationShape(gate, for: x, op: "gatedResidual", name: "gate")
-    precondition(y.rank <= x.rank && broadcastShapes(y.shape, x.shape) == x.shape,
+    ensure(y.rank <= x.rank && broadcastShapes(y.shape, x.shape) == x.shape,
                  "gatedResidual: branch y of shape \(y.shape) does not broadcast to the residual's shape \(x.shape)")
     let shape = x.shape
     let out = Tensor.empty(shape)

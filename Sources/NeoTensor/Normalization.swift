@@ -22,10 +22,10 @@ private func chunkCount(rows: Int, n: Int) -> Int {
 /// biased variance (as PyTorch). Forward saves each row's mean and 1/std; backward is one fused
 /// pass per row (dx, and per-thread partial sums for dweight and dbias). Parallel over rows.
 public func layerNorm(_ x: Tensor, weight: Tensor?, bias: Tensor?, eps: Float = 1e-5) -> Tensor {
-    precondition(x.rank >= 1, "layerNorm: input must have at least one dim")
+    ensure(x.rank >= 1, "layerNorm: input must have at least one dim")
     let n = x.shape[x.rank - 1]
-    if let weight { precondition(weight.shape == [n], "layerNorm: weight has shape \(weight.shape), expected [\(n)] (input \(x.shape))") }
-    if let bias { precondition(bias.shape == [n], "layerNorm: bias has shape \(bias.shape), expected [\(n)] (input \(x.shape))") }
+    if let weight { ensure(weight.shape == [n], "layerNorm: weight has shape \(weight.shape), expected [\(n)] (input \(x.shape))") }
+    if let bias { ensure(bias.shape == [n], "layerNorm: bias has shape \(bias.shape), expected [\(n)] (input \(x.shape))") }
     let src = x.contiguousNoGrad()
     let rows = x.count / Swift.max(n, 1)
     let out = Tensor.empty(x.shape)
@@ -148,9 +148,9 @@ public func layerNorm(_ x: Tensor, weight: Tensor?, bias: Tensor?, eps: Float = 
 /// RMS normalisation over the last dim: x / sqrt(mean(x²) + eps) · weight. Forward saves each
 /// row's 1/rms; backward is one fused pass per row. Parallel over rows.
 public func rmsNorm(_ x: Tensor, weight: Tensor?, eps: Float = 1e-6) -> Tensor {
-    precondition(x.rank >= 1, "rmsNorm: input must have at least one dim")
+    ensure(x.rank >= 1, "rmsNorm: input must have at least one dim")
     let n = x.shape[x.rank - 1]
-    if let weight { precondition(weight.shape == [n], "rmsNorm: weight has shape \(weight.shape), expected [\(n)] (input \(x.shape))") }
+    if let weight { ensure(weight.shape == [n], "rmsNorm: weight has shape \(weight.shape), expected [\(n)] (input \(x.shape))") }
     let src = x.contiguousNoGrad()
     let rows = x.count / Swift.max(n, 1)
     let out = Tensor.empty(x.shape)

@@ -15,12 +15,21 @@ typealias F8 = SIMD8<Float>
     UnsafeMutableRawPointer(p).storeBytes(of: v, as: F8.self)
 }
 
+// The stdlib's pointwiseMin/Max, clamped(…) and .max() on SIMD8<Float> compile to scalar
+// lane loops (they honour NaN ordering rules); compare-and-select compiles to cmpps + blend.
+@inline(__always) func vmax(_ a: F8, _ b: F8) -> F8 { a.replacing(with: b, where: a .< b) }
+@inline(__always) func vmin(_ a: F8, _ b: F8) -> F8 { a.replacing(with: b, where: b .< a) }
+@inline(__always) func hmax(_ v: F8) -> Float {
+    let a = vmax(F8(lowHalf: v.lowHalf, highHalf: v.lowHalf), F8(lowHalf: v.highHalf, highHalf: v.highHalf))
+    return Swift.max(Swift.max(a[0], a[1]), Swift.max(a[2], a[3]))
+}
+
 /// e^x for eight lanes: x = n·ln2 + r with |r| ≤ ln2/2, a degree-6 polynomial for e^r (Cephes
 /// coefficients, ~1 ulp), and 2^n assembled in the exponent bits. Lanes below −87.3 give 0
 /// (so −∞ from a mask gives exactly 0); lanes above 88.3 saturate at e^88.3.
 @inline(__always) func exp8(_ x: F8) -> F8 {
     let lo = F8(repeating: -87.3), hi = F8(repeating: 88.3)
-    let xc = x.clamped(lowerBound: lo, upperBound: hi)
+    let xc = vmin(vmax(x, lo), hi)
     // Round x·log2(e) to the nearest integer by adding 1.5·2^23: the integer lands in the low
     // mantissa bits, which also gives it as an Int32 without a conversion instruction.
     let magic = F8(repeating: 12_582_912)
@@ -36,9 +45,7 @@ typealias F8 = SIMD8<Float>
     p = p * (r * r) + r + 1
     let ni = unsafeBitCast(t, to: SIMD8<UInt32>.self) &- unsafeBitCast(magic, to: SIMD8<UInt32>.self)
     let scale = unsafeBitCast((ni &+ 127) &<< 23, to: F8.self)
-    var y = p * scale
-    y.replace(with: 0, where: x .< lo)
-    return y
+    return (p * scale).replacing(with: 0, where: x .< lo)
 }
 
 /// e^x for one float through the same polynomial as `exp8` (so tails of rows match bodies).
@@ -51,8 +58,8 @@ typealias F8 = SIMD8<Float>
     if n >= 8 {
         var m = load8(p)
         i = 8
-        while i &+ 8 <= n { m = pointwiseMax(m, load8(p + i)); i &+= 8 }
-        best = m.max()
+        while i &+ 8 <= n { m = vmax(m, load8(p + i)); i &+= 8 }
+        best = hmax(m)
     }
     while i < n { if p[i] > best { best = p[i] }; i &+= 1 }
     return best

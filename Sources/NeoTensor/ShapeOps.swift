@@ -16,14 +16,14 @@ extension Tensor {
     /// Joins tensors along `dim` (their other dims must agree). The result is contiguous;
     /// backward hands each input the matching slice of the gradient (a view).
     public static func concat(_ ts: [Tensor], dim: Int) -> Tensor {
-        precondition(!ts.isEmpty, "concat: no tensors")
+        ensure(!ts.isEmpty, "concat: no tensors")
         let first = ts[0]
         let a = first.axis(dim)
         var total = 0
         for (i, t) in ts.enumerated() {
-            precondition(t.rank == first.rank, "concat: tensor \(i) has shape \(t.shape), rank differs from \(first.shape)")
+            ensure(t.rank == first.rank, "concat: tensor \(i) has shape \(t.shape), rank differs from \(first.shape)")
             for d in 0..<t.rank where d != a {
-                precondition(t.shape[d] == first.shape[d], "concat: tensor \(i) has shape \(t.shape), which differs from \(first.shape) outside dim \(dim)")
+                ensure(t.shape[d] == first.shape[d], "concat: tensor \(i) has shape \(t.shape), which differs from \(first.shape) outside dim \(dim)")
             }
             total += t.shape[a]
         }
@@ -47,7 +47,7 @@ extension Tensor {
     /// Pieces of the given sizes along `dim` (they must add up to the dim's size), as views.
     public func split(_ sizes: [Int], dim: Int) -> [Tensor] {
         let a = axis(dim)
-        precondition(sizes.allSatisfy { $0 >= 0 } && sizes.reduce(0, +) == shape[a],
+        ensure(sizes.allSatisfy { $0 >= 0 } && sizes.reduce(0, +) == shape[a],
                      "split: sizes \(sizes) do not add up to dim \(dim) of shape \(shape)")
         var at = 0
         return sizes.map { s in
@@ -58,12 +58,12 @@ extension Tensor {
 
     /// Stacks equally shaped tensors along a new dim `dim` (0...rank).
     public static func stack(_ ts: [Tensor], dim: Int) -> Tensor {
-        precondition(!ts.isEmpty, "stack: no tensors")
+        ensure(!ts.isEmpty, "stack: no tensors")
         let r = ts[0].rank
         let d = dim < 0 ? dim + r + 1 : dim
-        precondition(d >= 0 && d <= r, "stack: dim \(dim) out of range for tensors of rank \(r)")
+        ensure(d >= 0 && d <= r, "stack: dim \(dim) out of range for tensors of rank \(r)")
         for (i, t) in ts.enumerated() {
-            precondition(t.shape == ts[0].shape, "stack: tensor \(i) has shape \(t.shape), expected \(ts[0].shape)")
+            ensure(t.shape == ts[0].shape, "stack: tensor \(i) has shape \(t.shape), expected \(ts[0].shape)")
         }
         return concat(ts.map { $0.unsqueeze(d) }, dim: d)
     }
@@ -74,7 +74,7 @@ extension Tensor {
         let a = axis(dim)
         let size = shape[a]
         for (i, ix) in indices.enumerated() {
-            precondition(ix >= 0 && ix < size, "indexSelect: index \(ix) at position \(i) is outside 0..<\(size) (dim \(dim) of shape \(shape))")
+            ensure(ix >= 0 && ix < size, "indexSelect: index \(ix) at position \(i) is outside 0..<\(size) (dim \(dim) of shape \(shape))")
         }
         let src = contiguousNoGrad()
         let outer = shape[..<a].reduce(1, *), inner = shape[(a + 1)...].reduce(1, *)
@@ -161,12 +161,12 @@ extension Tensor {
     /// first; [(1, 1), (2, 2)] on an image [C, H, W] pads H by 1 and W by 2 on each side).
     /// Counts must be ≥ 0. Backward takes the interior of the gradient.
     public func pad(_ padding: [(Int, Int)], value: Float = 0) -> Tensor {
-        precondition(padding.count <= rank, "pad: \(padding.count) (before, after) pairs for a tensor of rank \(rank) (shape \(shape))")
+        ensure(padding.count <= rank, "pad: \(padding.count) (before, after) pairs for a tensor of rank \(rank) (shape \(shape))")
         let first = rank - padding.count
         var outShape = shape
         var before = [Int](repeating: 0, count: rank)
         for (i, (b, e)) in padding.enumerated() {
-            precondition(b >= 0 && e >= 0, "pad: negative padding (\(b), \(e)) for dim \(first + i)")
+            ensure(b >= 0 && e >= 0, "pad: negative padding (\(b), \(e)) for dim \(first + i)")
             before[first + i] = b
             outShape[first + i] += b + e
         }
@@ -189,14 +189,14 @@ extension Tensor {
 /// the row-major position of the same multi-index in `source`. Validates ranks, shapes and
 /// that every index is an integer in range.
 private func scatterPositions(op: String, target: Tensor, axis a: Int, index: Tensor, source: Tensor?) -> ([Int], [Int]) {
-    precondition(index.rank == target.rank, "\(op): index has shape \(index.shape) but the tensor has shape \(target.shape) (ranks must match)")
+    ensure(index.rank == target.rank, "\(op): index has shape \(index.shape) but the tensor has shape \(target.shape) (ranks must match)")
     for d in 0..<target.rank where d != a {
-        precondition(index.shape[d] <= target.shape[d], "\(op): index shape \(index.shape) exceeds the tensor's shape \(target.shape) in dim \(d)")
+        ensure(index.shape[d] <= target.shape[d], "\(op): index shape \(index.shape) exceeds the tensor's shape \(target.shape) in dim \(d)")
     }
     if let source {
-        precondition(source.rank == index.rank, "\(op): source has shape \(source.shape), index \(index.shape) (ranks must match)")
+        ensure(source.rank == index.rank, "\(op): source has shape \(source.shape), index \(index.shape) (ranks must match)")
         for d in 0..<index.rank {
-            precondition(index.shape[d] <= source.shape[d], "\(op): index shape \(index.shape) exceeds source's shape \(source.shape) in dim \(d)")
+            ensure(index.shape[d] <= source.shape[d], "\(op): index shape \(index.shape) exceeds source's shape \(source.shape) in dim \(d)")
         }
     }
     let values = index.toArray()
@@ -211,7 +211,7 @@ private func scatterPositions(op: String, target: Tensor, axis a: Int, index: Te
     for i in 0..<n {
         let v = values[i]
         let ix = Int(exactly: v) ?? -1
-        precondition(ix >= 0 && ix < size, "\(op): index value \(v) at element \(i) is not an integer in 0..<\(size) (dim \(a) of shape \(target.shape))")
+        ensure(ix >= 0 && ix < size, "\(op): index value \(v) at element \(i) is not an integer in 0..<\(size) (dim \(a) of shape \(target.shape))")
         var p = 0, q = 0
         for d in 0..<r {
             p += (d == a ? ix : multi[d]) * ts[d]
@@ -228,7 +228,7 @@ private func scatterPositions(op: String, target: Tensor, axis a: Int, index: Te
 /// Rows of an embedding table: weight [V, C], indices (each in 0..<V) → [indices.count, C].
 /// Backward scatter-adds into the used rows (repeated indices accumulate).
 public func embedding(_ weight: Tensor, _ indices: [Int]) -> Tensor {
-    precondition(weight.rank == 2, "embedding: weight must be [V, C], got shape \(weight.shape)")
+    ensure(weight.rank == 2, "embedding: weight must be [V, C], got shape \(weight.shape)")
     return weight.indexSelect(dim: 0, indices: indices)
 }
 

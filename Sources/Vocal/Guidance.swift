@@ -85,6 +85,9 @@ public struct VocalSampler: @unchecked Sendable {
         guard noise.shape == [conditions.batch, conditions.frames, model.config.latentDim] else {
             throw VocalError("sampler: noise must be [\(conditions.batch), \(conditions.frames), \(model.config.latentDim)], got \(noise.shape)")
         }
+        if settings.sampler == .sde && generator == nil {
+            throw VocalError("sampler: the SDE sampler needs a generator for its noise")
+        }
         let grid = shiftedTimeGrid(steps: settings.steps, shift: settings.shift)
         return noGrad {
             let plan = GuidancePlan(model: model, conditions: conditions, weights: settings.guidance)
@@ -93,8 +96,7 @@ public struct VocalSampler: @unchecked Sendable {
             case .euler: return (sampleODE(from: noise, grid: grid, solver: .euler, velocity: field), nil)
             case .heun: return (sampleODE(from: noise, grid: grid, solver: .heun, velocity: field), nil)
             case .sde:
-                let g = generator ?? Generator(seed: 0)
-                let (x, trajectory) = sampleSDE(from: noise, grid: grid, noiseLevel: Float(settings.noiseLevel), generator: g,
+                let (x, trajectory) = sampleSDE(from: noise, grid: grid, noiseLevel: Float(settings.noiseLevel), generator: generator!,
                                                 record: record, velocity: field)
                 return (x, trajectory)
             }

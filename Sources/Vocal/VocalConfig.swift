@@ -120,7 +120,7 @@ public struct GuidanceWeights: Sendable, Equatable, Codable {
 public struct SamplingSettings: Sendable, Equatable, Codable {
     /// `sampler`: "euler", "heun" or "sde".
     public var sampler = SamplerKind.euler
-    /// `steps`: steps N of the time grid.
+    /// `sample_steps`: steps N of the time grid.
     public var steps = 10
     /// `shift`: S of the grid t_k = S·u/(1 + (S−1)·u), u = 1 − k/N (S = 1: uniform; S > 1 spends
     /// more steps at high noise).
@@ -133,7 +133,7 @@ public struct SamplingSettings: Sendable, Equatable, Codable {
     public init() {}
 
     public func validate() throws {
-        if steps < 1 { throw VocalError("[vocal] steps: must be ≥ 1, got \(steps)") }
+        if steps < 1 { throw VocalError("[vocal] sample_steps: must be ≥ 1, got \(steps)") }
         if !(shift > 0 && shift.isFinite) { throw VocalError("[vocal] shift: must be > 0, got \(shift)") }
         if !(noiseLevel >= 0 && noiseLevel.isFinite) { throw VocalError("[vocal] noise_level: must be ≥ 0, got \(noiseLevel)") }
         for (key, w) in [("cfg_audio", guidance.audio), ("cfg_identity", guidance.identity), ("cfg_reference", guidance.reference)]

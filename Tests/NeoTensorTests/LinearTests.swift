@@ -32,7 +32,10 @@ final class LinearTests: XCTestCase {
             assertFused({ [randn(xShape, seed: seed), randn([outF, inF], seed: seed + 1)] }, "\(xShape)→\(outF) no bias",
                         { linear($0[0], weight: $0[1], bias: nil) }, { Composite.linear($0[0], weight: $0[1], bias: nil) })
         }
-        // Rows of a permuted [T, B, C] activation read in place (leading dims merge into one stride).
+        // Rows with a stride (a slice of the feature dim): leading dims merge, read in place with lda 16.
+        assertFused({ [randn([2, 3, 16], seed: 43).slice(dim: 2, start: 0, end: 10), randn([5, 10], seed: 44), randn([5], seed: 45)] },
+                    "strided rows", { linear($0[0], weight: $0[1], bias: $0[2]) }, { Composite.linear($0[0], weight: $0[1], bias: $0[2]) })
+        // A permuted [T, B, C] activation whose leading dims do not merge: copied once.
         assertFused({ [randn([3, 4, 10], seed: 40).transpose(0, 1).slice(dim: 0, start: 1, end: 4), randn([6, 10], seed: 41), randn([6], seed: 42)] },
                     "permuted input", { linear($0[0], weight: $0[1], bias: $0[2]) }, { Composite.linear($0[0], weight: $0[1], bias: $0[2]) })
     }

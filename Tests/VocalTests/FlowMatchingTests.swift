@@ -138,9 +138,9 @@ final class FlowMatchingTests: XCTestCase {
     /// samples = the Gaussian noise) gives about 0.5, which this test also checks fails.
     func testFlowMatchingAndODESamplerReproduceA2DMixture() {
         let g = Generator(seed: 2024)
-        let model = ToyVelocity(hidden: 96, generator: g.derived(1))
+        let model = ToyVelocity(hidden: 128, generator: g.derived(1))
         let opt = AdamW(model.trainableParameters(), learningRate: 3e-3, weightDecay: 0)
-        let steps = 1500, batch = 256
+        let steps = 2500, batch = 256
         let schedule = WarmupCosineSchedule(peak: 3e-3, warmupSteps: 50, totalSteps: steps, minLR: 1e-4)
         let data = g.derived(2), noiseGen = g.derived(3), timeGen = g.derived(4)
         let reference = ToyMixture.sample(2000, generator: g.derived(5))

@@ -260,6 +260,18 @@ final class VocalModelTests: XCTestCase {
         XCTAssertThrowsError(try c.validate(config)) { XCTAssertTrue("\($0)".contains("prefix"), "\($0)") }
         let batch = VocalBatch(motion: randn([2, 5, config.latentDim], seed: 2), conditions: makeConditions(config, batch: 2, frames: 6))
         XCTAssertThrowsError(try batch.validate(config)) { XCTAssertTrue("\($0)".contains("motion"), "\($0)") }
+        var settings = SamplingSettings()
+        settings.sampler = .sde
+        let sampler = VocalSampler(model: makeModel(config), settings: settings)
+        XCTAssertThrowsError(try sampler.sampleWindow(conditions: makeConditions(config), noise: randn([2, 6, config.latentDim], seed: 3))) {
+            XCTAssertTrue("\($0)".contains("generator"), "\($0)")
+        }
+        settings.sampler = .euler
+        settings.steps = 0
+        XCTAssertThrowsError(try VocalSampler(model: makeModel(config), settings: settings)
+            .sampleWindow(conditions: makeConditions(config), noise: randn([2, 6, config.latentDim], seed: 3))) {
+            XCTAssertTrue("\($0)".contains("sample_steps"), "\($0)")
+        }
     }
 
     func testStateDictRoundTripReproducesTheVelocity() throws {
