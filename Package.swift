@@ -73,7 +73,7 @@ let package = Package(
         .testTarget(name: "NeoAudioTests", dependencies: ["NeoAudio", "NeoTestSupport"]),
         .testTarget(name: "NeoDataTests", dependencies: ["NeoData", "NeoTestSupport"]),
         .testTarget(name: "VocalTests", dependencies: ["Vocal", "NeoTestSupport"]),
-        // (enabled when the module has tests) .testTarget(name: "RewardModelTests", dependencies: ["RewardModel", "NeoTestSupport"]),
+        .testTarget(name: "RewardModelTests", dependencies: ["RewardModel", "NeoTestSupport"]),
         // (enabled when the module has tests) .testTarget(name: "KineticGRPOTests", dependencies: ["KineticGRPO", "NeoTestSupport"]),
         .testTarget(name: "NeoTrainTests", dependencies: ["NeoTrain", "NeoTestSupport", "neo-train"]),
         .testTarget(name: "NeoExportTests", dependencies: ["NeoExport", "NeoTestSupport", "neo-train"]),

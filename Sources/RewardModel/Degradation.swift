@@ -203,6 +203,7 @@ public enum Degradation: String, CaseIterable, Sendable, Codable {
 
 /// x ← mean + factor·(x − mean) on the given dims, mean taken over the window's frames.
 func scaleAroundMean(_ m: inout [Float], frames t: Int, dim d: Int, dims: Range<Int>, factor: Float) {
+    if factor == 1 { return }  // exactly the identity, not mean + 1·(x − mean)
     for j in dims {
         var mean: Double = 0
         for f in 0..<t { mean += Double(m[f * d + j]) }

@@ -30,7 +30,7 @@ public struct SyntheticCorpusSettings: Sendable, Equatable, Codable {
 /// time offsets and swapped audio are detectable; it is smooth apart from the syllable rhythm,
 /// so jitter, twitches, freezing and over-smoothing are detectable; identities' ranges are
 /// narrow enough that damped or exaggerated expression at medium strength leaves them.
-public enum SyntheticPerformer {
+public enum SyntheticTalker {
     public static let motionDim = 70
 
     public static func identityName(_ i: Int) -> String { i < 10 ? "id0\(i)" : "id\(i)" }

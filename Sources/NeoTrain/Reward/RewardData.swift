@@ -112,10 +112,10 @@ public struct RewardClips {
         } else {
             switch data.source {
             case .synthetic:
-                guard model.motionDim == SyntheticPerformer.motionDim else {
-                    throw TrainError("model.motion_dim: the synthetic corpus has \(SyntheticPerformer.motionDim) numbers per frame, got \(model.motionDim)")
+                guard model.motionDim == SyntheticTalker.motionDim else {
+                    throw TrainError("model.motion_dim: the synthetic corpus has \(SyntheticTalker.motionDim) numbers per frame, got \(model.motionDim)")
                 }
-                all = SyntheticPerformer.corpus(data.syntheticSettings(model: model))
+                all = SyntheticTalker.corpus(data.syntheticSettings(model: model))
                 description = "synthetic (seed \(data.syntheticSeed))"
             case .clips:
                 all = try RewardClipFiles.loadFolder(data.path, expectMotionDim: model.motionDim)

@@ -13,6 +13,8 @@ public struct RewardModelSection: RecipeSection {
     public var depth = 2
     public var heads = 4
     public var mlpRatio = 4
+    public var syncLags = 12
+    public var syncWidth = 16
     public init() {}
     public static var fields: [RecipeField<Self>] {[
         .integer("motion_dim", \.motionDim, .range(1...4096), "numbers per motion frame"),
@@ -22,6 +24,8 @@ public struct RewardModelSection: RecipeSection {
         .integer("depth", \.depth, .range(1...64), "joint-attention blocks"),
         .integer("heads", \.heads, .range(1...64), "attention heads (width/heads must be even)"),
         .integer("mlp_ratio", \.mlpRatio, .range(1...16), "MLP hidden width over model width"),
+        .integer("sync_lags", \.syncLags, .range(0...1000), "the lag profile compares motion and audio at offsets up to ± this many frames"),
+        .integer("sync_width", \.syncWidth, .range(1...4096), "width of the embeddings the lag profile compares"),
     ]}
 
     public func check() throws(RecipeSectionCheck) {
@@ -32,7 +36,7 @@ public struct RewardModelSection: RecipeSection {
 
     public var config: RewardModelConfig {
         RewardModelConfig(motionDim: motionDim, audioLayers: audioLayers, audioWidth: audioWidth, width: width,
-                          depth: depth, heads: heads, mlpRatio: mlpRatio)
+                          depth: depth, heads: heads, mlpRatio: mlpRatio, syncLags: syncLags, syncWidth: syncWidth)
     }
 }
 
