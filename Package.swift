@@ -20,6 +20,7 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/LebJe/TOMLKit", from: "0.6.0"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.0"),
     ],
     targets: [
         // System libraries (Debian: libopenblas-dev, libhdf5-dev, libsndfile1-dev, libzstd-dev).
@@ -36,7 +37,10 @@ let package = Package(
         .target(name: "NeoIO", dependencies: ["NeoTensor", "NeoNN", "CHDF5", "CZstd"]),
         .target(name: "NeoAudio", dependencies: ["NeoTensor", "NeoNN", "NeoIO", "CSndfile", "CFFTW", "CSoxr"],
                 swiftSettings: kernelSettings),
-        .target(name: "NeoData", dependencies: ["NeoTensor", "NeoIO", "NeoAudio", "CEspeak"]),
+        .target(name: "NeoData", dependencies: [
+            "NeoTensor", "NeoIO", "NeoAudio", "CEspeak",
+            .product(name: "Crypto", package: "swift-crypto"),
+        ]),
         .target(name: "Vocal", dependencies: ["NeoTensor", "NeoNN"], swiftSettings: kernelSettings),
         .target(name: "RewardModel", dependencies: ["NeoTensor", "NeoNN"], swiftSettings: kernelSettings),
         .target(name: "KineticGRPO", dependencies: ["NeoTensor", "NeoNN", "Vocal", "RewardModel"], swiftSettings: kernelSettings),

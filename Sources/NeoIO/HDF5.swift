@@ -450,6 +450,8 @@ public final class HDF5File {
         defer { H5Sclose(space) }
         let dcpl = H5Pcreate(neo_h5p_dataset_create())
         defer { H5Pclose(dcpl) }
+        // No creation/modification times in dataset headers: the same content gives the same bytes.
+        H5Pset_obj_track_times(dcpl, false)
         if case .zstd(let level) = options.compression, !shape.isEmpty, count > 0 {
             guard (1...22).contains(level) else { throw NeoIOError(path, "dataset '\(p)': zstd level \(level) is outside 1…22") }
             let chunk = options.chunkShape ?? HDF5File.defaultChunk(shape, elementSize: elementSize)

@@ -1,0 +1,45 @@
+import Foundation
+
+/// An opened dataset folder: manifest, consent book and shard readers (metadata only).
+public final class DatasetFolder: @unchecked Sendable {
+    public let folder: String
+    public let manifest: DatasetManifest
+    public let shards: [ShardReader]
+
+    public init(_ folder: String) throws {
+        self.folder = folder
+        manifest = try DatasetManifest.read(folder: folder)
+        var readers: [ShardReader] = []
+        for name in manifest.shards {
+            let path = (folder as NSString).appendingPathComponent(name)
+            guard FileManager.default.fileExists(atPath: path) else {
+                throw DataError(file: path, "shard listed in \(DatasetManifest.fileName) is missing")
+            }
+            readers.append(try ShardReader(path: path))
+        }
+        shards = readers
+        for s in readers {
+            for c in s.clips where c.motionDim != manifest.motionDim {
+                throw DataError(file: s.path, "clip '\(c.id)' has motion width \(c.motionDim), the dataset says \(manifest.motionDim)")
+            }
+        }
+    }
+
+    /// Every clip of every shard, in shard then clip-id order.
+    public var clips: [ClipInfo] { shards.flatMap(\.clips) }
+
+    public var consentPath: String { (folder as NSString).appendingPathComponent(manifest.consent) }
+
+    public func consentBook() throws -> ConsentBook { try ConsentBook.read(consentPath) }
+
+    /// Throws one error listing every identity whose clips lack a valid consent record with the
+    /// `train` scope (unknown identity, missing record id, bad signature, key not named by the
+    /// dataset, missing scope).
+    public func verifyConsent(for clips: [ClipInfo]? = nil, trustedKeys: Set<String>? = nil) throws {
+        let book = try consentBook()
+        let keys = trustedKeys ?? [manifest.consentKey]
+        try book.require((clips ?? self.clips).map { ($0.identity, $0.consentId, $0.id) }, file: consentPath, trustedKeys: keys)
+    }
+
+    public func reader(for clip: ClipInfo) -> ShardReader? { shards.first { $0.path == clip.shard } }
+}
