@@ -35,7 +35,7 @@ let package = Package(
         .target(name: "NeoTensor", dependencies: ["CBLAS"], swiftSettings: kernelSettings),
         .target(name: "NeoNN", dependencies: ["NeoTensor"], swiftSettings: kernelSettings),
         .target(name: "NeoIO", dependencies: ["NeoTensor", "NeoNN", "CHDF5", "CZstd"]),
-        .target(name: "NeoAudio", dependencies: ["NeoTensor", "NeoNN", "NeoIO", "CSndfile", "CFFTW", "CSoxr"],
+        .target(name: "NeoAudio", dependencies: ["NeoTensor", "NeoNN", "NeoIO", "CBLAS", "CSndfile", "CFFTW", "CSoxr"],
                 swiftSettings: kernelSettings),
         .target(name: "NeoData", dependencies: [
             "NeoTensor", "NeoIO", "NeoAudio", "CEspeak",
@@ -61,7 +61,7 @@ let package = Package(
         .testTarget(name: "NeoTensorTests", dependencies: ["NeoTensor", "NeoTestSupport", "neo-tensor-probe"]),
         .testTarget(name: "NeoNNTests", dependencies: ["NeoNN", "NeoTestSupport"]),
         .testTarget(name: "NeoIOTests", dependencies: ["NeoIO", "NeoTestSupport"]),
-        // (enabled when the module has tests) .testTarget(name: "NeoAudioTests", dependencies: ["NeoAudio", "NeoTestSupport"]),
+        .testTarget(name: "NeoAudioTests", dependencies: ["NeoAudio", "NeoTestSupport"]),
         // (enabled when the module has tests) .testTarget(name: "NeoDataTests", dependencies: ["NeoData", "NeoTestSupport"]),
         .testTarget(name: "VocalTests", dependencies: ["Vocal", "NeoTestSupport"]),
         // (enabled when the module has tests) .testTarget(name: "RewardModelTests", dependencies: ["RewardModel", "NeoTestSupport"]),

@@ -12,6 +12,11 @@ public struct AudioBenchTiming: Codable, Sendable {
     public var threads: Int
     /// Ours only: the log-mel's share of the best pass.
     public var logMelSeconds: Double?
+    /// Process CPU time (all threads) of the pass with the least of it, seconds: steadier than
+    /// wall time on a shared machine.
+    public var cpuSeconds: Double?
+    /// audio seconds / cpuSeconds.
+    public var audioSecondsPerCPUSecond: Double?
 }
 
 /// Result of `neo-train bench audio`.
@@ -27,8 +32,10 @@ public struct AudioBenchResult: Codable, Sendable {
     public var torchVersion: String?
     /// Why there is no torch timing, if there is none.
     public var torchUnavailable: String?
-    /// ours.audioSecondsPerSecond / torch.audioSecondsPerSecond.
+    /// ours.audioSecondsPerSecond / torch.audioSecondsPerSecond (wall time).
     public var speedupOverTorch: Double?
+    /// The same ratio in CPU time.
+    public var cpuSpeedupOverTorch: Double?
     public var cpu: String
 
     public func json() -> String {
@@ -55,15 +62,17 @@ public enum AudioBench {
         let (samples, source) = try benchAudio(audio, seconds: seconds)
         let context = EngineContext(threads: threads)
         let extractor = try context.run { try FeatureExtractor(weights: weights) }
-        var times: [Double] = [], melTimes: [Double] = []
+        var times: [Double] = [], melTimes: [Double] = [], cpuTimes: [Double] = []
         try context.run {
             _ = try extractor.features(samples: samples)
             for _ in 0..<max(1, repeats) {
+                let c0 = processCPUSeconds()
                 let t0 = DispatchTime.now().uptimeNanoseconds
                 let mel = try extractor.logMel.compute(samples)
                 let t1 = DispatchTime.now().uptimeNanoseconds
                 _ = extractor.hiddenStates(logMel: mel)
                 let t2 = DispatchTime.now().uptimeNanoseconds
+                cpuTimes.append(processCPUSeconds() - c0)
                 times.append(Double(t2 - t0) / 1e9)
                 melTimes.append(Double(t1 - t0) / 1e9)
             }
@@ -76,7 +85,8 @@ public enum AudioBench {
             encoder: "whisper width=\(c.width) layers=\(c.layers) heads=\(c.heads)",
             weights: URL(fileURLWithPath: weights).lastPathComponent,
             ours: AudioBenchTiming(seconds: times[best], allSeconds: times, audioSecondsPerSecond: duration / times[best],
-                                   threads: threads, logMelSeconds: melTimes[best]),
+                                   threads: threads, logMelSeconds: melTimes[best],
+                                   cpuSeconds: cpuTimes.min()!, audioSecondsPerCPUSecond: duration / cpuTimes.min()!),
             cpu: cpuName())
         guard let folder = crosscheckFolder else {
             result.torchUnavailable = "no crosscheck folder given"
@@ -103,10 +113,13 @@ public enum AudioBench {
             return result
         }
         let torchRate = duration / torchBest
+        let torchCPU = json["cpu_seconds"] as? Double
         result.torch = AudioBenchTiming(seconds: torchBest, allSeconds: json["all_seconds"] as? [Double] ?? [torchBest],
-                                        audioSecondsPerSecond: torchRate, threads: json["threads"] as? Int ?? threads, logMelSeconds: nil)
+                                        audioSecondsPerSecond: torchRate, threads: json["threads"] as? Int ?? threads, logMelSeconds: nil,
+                                        cpuSeconds: torchCPU, audioSecondsPerCPUSecond: torchCPU.map { duration / $0 })
         result.torchVersion = json["torch_version"] as? String
         result.speedupOverTorch = result.ours.audioSecondsPerSecond / torchRate
+        if let torchCPU, let ours = result.ours.cpuSeconds { result.cpuSpeedupOverTorch = torchCPU / ours }
         return result
     }
 
@@ -149,6 +162,13 @@ public enum AudioBench {
         }
         return "unknown"
     }
+}
+
+/// CPU time used so far by this process, all threads, seconds.
+func processCPUSeconds() -> Double {
+    var t = timespec()
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t)
+    return Double(t.tv_sec) + Double(t.tv_nsec) / 1e9
 }
 
 /// Full path of an executable on PATH, or nil.

@@ -28,50 +28,6 @@ public struct WhisperEncoderConfig: Sendable, Equatable, Codable {
     public var maxMelFrames: Int { 2 * maxPositions }
 }
 
-/// conv1d with kernel 3, padding 1 and stride 1 or 2, PyTorch layout (weight [out, in, 3]),
-/// working on time-major activations [T, channels] → [T_out, out], T_out = ⌊(T − 1)/stride⌋ + 1.
-/// One im2col copy (three shifted rows side by side) and one sgemm.
-public final class WhisperConv1d: Module {
-    public let weight: Parameter
-    public let bias: Parameter
-    public let stride: Int
-    public let inChannels: Int
-    public let outChannels: Int
-    static let kernel = 3
-
-    public init(_ inChannels: Int, _ outChannels: Int, stride: Int, generator: Generator) {
-        self.inChannels = inChannels
-        self.outChannels = outChannels
-        self.stride = stride
-        weight = Parameter(Initializer.torchDefault.make([outChannels, inChannels, Self.kernel], generator: generator))
-        bias = Parameter(Initializer.torchBias(fanIn: inChannels * Self.kernel).make([outChannels], generator: generator))
-    }
-
-    /// x [T, inChannels] (time-major, contiguous) → [T_out, outChannels].
-    public func callAsFunction(_ x: Tensor) -> Tensor {
-        precondition(x.rank == 2 && x.shape[1] == inChannels, "WhisperConv1d(\(inChannels)→\(outChannels)): input has shape \(x.shape), expected [T, \(inChannels)]")
-        let input = x.contiguous()
-        let t = input.shape[0], c = inChannels, k = Self.kernel, s = stride
-        let tOut = (t - 1) / s + 1
-        // cols[τ, j·C + c] = x[τ·s + j − 1, c] (zero outside), so the weight is needed as
-        // [out, k, in]: a permuted copy of the [out, in, k] parameter.
-        let cols = Tensor.empty([tOut, k * c])
-        let src = input.data, dst = cols.data
-        parallelRanges(tOut, minPerThread: 64) { lo, hi in
-            for tau in lo..<hi {
-                let row = dst + tau &* (k &* c)
-                for j in 0..<k {
-                    let ti = tau &* s &+ j &- 1
-                    if ti < 0 || ti >= t { (row + j &* c).update(repeating: 0, count: c) }
-                    else { (row + j &* c).update(from: src + ti &* c, count: c) }
-                }
-            }
-        }
-        let w = weight.value.permute([0, 2, 1]).contiguous().reshape([outChannels, k * c])
-        return linear(cols, weight: w, bias: bias.value)
-    }
-}
-
 /// One pre-LayerNorm Transformer block of the Whisper encoder. Names follow the Hugging Face
 /// checkpoint (`self_attn.q_proj` → `qProj`, …); the key projection has no bias.
 public final class WhisperEncoderLayer: Module {
@@ -97,26 +53,20 @@ public final class WhisperEncoderLayer: Module {
         fc2 = Linear(4 * width, width, generator: generator)
     }
 
-    /// x [T, width] → [T, width]: x + attn(ln(x)), then + mlp(ln(·)).
+    /// x [T, width] → [T, width]: x + attn(ln(x)), then + mlp(ln(·)). Forward only (the
+    /// encoder is frozen): attention and GELU run through the inference kernels, which keep
+    /// nothing for a backward pass.
     public func callAsFunction(_ x: Tensor) -> Tensor {
-        let t = x.shape[0], d = x.shape[1], dh = d / heads
+        let d = x.shape[1]
         let h = layerNorm(x, weight: selfAttnLayerNorm.weight?.value, bias: selfAttnLayerNorm.bias?.value, eps: selfAttnLayerNorm.eps)
         // q, k, v in one sgemm: weights stacked [3d, d], the key's bias zero.
         let w = Tensor.concat([qProj.weight.value, kProj.weight.value, vProj.weight.value], dim: 0)
         let b = Tensor.concat([qProj.bias!.value, Tensor.zeros([d]), vProj.bias!.value], dim: 0)
-        let qkv = linear(h, weight: w, bias: b)                           // [T, 3d]
-        // Heads as strided views [H, T, dh] of the packed rows; attention reads them in place.
-        let nh = heads
-        func split(_ part: Int) -> Tensor {
-            qkv.slice(dim: 1, start: part * d, end: (part + 1) * d).reshape([t, nh, dh]).permute([1, 0, 2])
-        }
-        let o = scaledDotProductAttention(split(0), split(1), split(2))  // [H, T, dh]
-        let merged = o.permute([1, 0, 2]).contiguous().reshape([t, d])
-        let x1 = x + linear(merged, weight: outProj.weight.value, bias: outProj.bias?.value)
+        let attention = selfAttentionForward(linear(h, weight: w, bias: b), heads: heads)
+        let x1 = x + linear(attention, weight: outProj.weight.value, bias: outProj.bias?.value)
         let h2 = layerNorm(x1, weight: finalLayerNorm.weight?.value, bias: finalLayerNorm.bias?.value, eps: finalLayerNorm.eps)
-        let m = linear(linear(h2, weight: fc1.weight.value, bias: fc1.bias?.value).gelu(),
-                       weight: fc2.weight.value, bias: fc2.bias?.value)
-        return x1 + m
+        let hidden = geluInPlace(linear(h2, weight: fc1.weight.value, bias: fc1.bias?.value))
+        return x1 + linear(hidden, weight: fc2.weight.value, bias: fc2.bias?.value)
     }
 }
 
@@ -126,8 +76,8 @@ public final class WhisperEncoderLayer: Module {
 /// ⌈frames/2⌉ positions.
 public final class WhisperEncoder: Module {
     public let config: WhisperEncoderConfig
-    public let conv1: WhisperConv1d
-    public let conv2: WhisperConv1d
+    public let conv1: Conv1d
+    public let conv2: Conv1d
     public let layers: [WhisperEncoderLayer]
     /// Whisper's `ln_post` (Hugging Face: `encoder.layer_norm`).
     public let layerNorm: LayerNorm
@@ -140,8 +90,8 @@ public final class WhisperEncoder: Module {
     public init(config: WhisperEncoderConfig, generator: Generator = Generator(seed: 0)) {
         precondition(config.width % config.heads == 0 && config.width % 2 == 0, "WhisperEncoder: width \(config.width) must be even and divisible by heads \(config.heads)")
         self.config = config
-        conv1 = WhisperConv1d(config.melBins, config.width, stride: 1, generator: generator)
-        conv2 = WhisperConv1d(config.width, config.width, stride: 2, generator: generator)
+        conv1 = Conv1d(config.melBins, config.width, kernelSize: 3, padding: 1, generator: generator)
+        conv2 = Conv1d(config.width, config.width, kernelSize: 3, stride: 2, padding: 1, generator: generator)
         layers = (0..<config.layers).map { _ in WhisperEncoderLayer(width: config.width, heads: config.heads, generator: generator) }
         layerNorm = LayerNorm(config.width)
         positions = WhisperEncoder.sinusoids(length: config.maxPositions, channels: config.width)
@@ -183,9 +133,10 @@ public final class WhisperEncoder: Module {
         precondition(frames >= 1 && frames <= config.maxMelFrames, "WhisperEncoder: \(frames) log-mel frames; a window holds 1…\(config.maxMelFrames)")
         return noGrad {
             var states: [Tensor] = []
-            let x0 = conv1(logMel.mT.contiguous()).gelu()
-            let x1 = conv2(x0).gelu()
-            var x = x1 + positions.slice(dim: 0, start: 0, end: x1.shape[0])
+            let x0 = geluInPlace(conv1(logMel.unsqueeze(0)))                   // [1, d, T]
+            let x1 = geluInPlace(conv2(x0))                                     // [1, d, T']
+            let stem = x1.squeeze(0).mT                                         // [T', d]
+            var x = stem + positions.slice(dim: 0, start: 0, end: stem.shape[0])
             states.append(x)
             for (i, layer) in layers.enumerated() {
                 x = layer(x)

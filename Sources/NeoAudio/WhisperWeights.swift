@@ -1,6 +1,7 @@
 import Foundation
 import NeoTensor
 import NeoNN
+import NeoIO
 
 /// Pretrained Whisper encoder weights from the formats users have: Hugging Face safetensors with
 /// `openai/whisper-*` parameter names, and CTranslate2's `model.bin` (e.g. the MIT-licensed

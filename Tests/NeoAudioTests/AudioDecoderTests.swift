@@ -81,12 +81,12 @@ final class AudioDecoderTests: XCTestCase {
         expect(url("missing.wav"), "no such file")
         expect(dir.path, "is a folder")
 
-        FileManager.default.createFile(atPath: url("text.wav"), contents: Data("this is not audio at all, just words".utf8))
+        _ = FileManager.default.createFile(atPath: url("text.wav"), contents: Data("this is not audio at all, just words".utf8))
         expect(url("text.wav"), "is not a readable audio file")
-        FileManager.default.createFile(atPath: url("random.flac"), contents: Data((0..<4096).map { UInt8(truncatingIfNeeded: $0 &* 2654435761 >> 7) }))
+        _ = FileManager.default.createFile(atPath: url("random.flac"), contents: Data((0..<4096).map { UInt8(truncatingIfNeeded: $0 &* 2654435761 >> 7) }))
         expect(url("random.flac"), "is not a readable audio file")
 
-        FileManager.default.createFile(atPath: url("zero.wav"), contents: Data())
+        _ = FileManager.default.createFile(atPath: url("zero.wav"), contents: Data())
         expect(url("zero.wav"), "is empty")
         try AudioWriter.write([], sampleRate: 16_000, to: url("noframes.wav"))
         expect(url("noframes.wav"), "is empty")
@@ -116,7 +116,7 @@ final class AudioDecoderTests: XCTestCase {
             let whole = url("whole.\(format.rawValue)"), cut = url("cut.\(format.rawValue)")
             try AudioWriter.write(signal(seconds: 3), sampleRate: 16_000, to: whole, format: format)
             let bytes = try Data(contentsOf: URL(fileURLWithPath: whole))
-            FileManager.default.createFile(atPath: cut, contents: bytes.prefix(bytes.count * 2 / 5))
+            _ = FileManager.default.createFile(atPath: cut, contents: bytes.prefix(bytes.count * 2 / 5))
             XCTAssertNoThrow(try AudioDecoder.load(whole), format.rawValue)
             expect(cut, "truncated")
         }

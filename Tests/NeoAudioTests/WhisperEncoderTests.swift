@@ -46,6 +46,30 @@ final class WhisperEncoderTests: XCTestCase {
         XCTAssertEqual(a.last!.toArray(), b.last!.toArray())
     }
 
+    /// The block's forward-only kernels (blocked attention, vectorised GELU) against the same
+    /// block composed from NeoTensor's differentiable ops, on random weights and a window whose
+    /// length is not a multiple of the kernel's 64-row blocks or 8-lane vectors.
+    func testInferenceKernelsMatchComposite() {
+        let layer = WhisperEncoderLayer(width: 64, heads: 4, generator: Generator(seed: 5))
+        for t in [1, 7, 130] {
+            let x = randn([t, 64], seed: UInt64(t)) * 3
+            let ours = layer(x)
+            let reference = noGrad { () -> Tensor in
+                func ln(_ v: Tensor, _ n: LayerNorm) -> Tensor { layerNorm(v, weight: n.weight?.value, bias: n.bias?.value) }
+                let h = ln(x, layer.selfAttnLayerNorm)
+                func heads(_ v: Tensor) -> Tensor { v.reshape([t, 4, 16]).permute([1, 0, 2]) }
+                let q = linear(h, weight: layer.qProj.weight.value, bias: layer.qProj.bias?.value)
+                let k = linear(h, weight: layer.kProj.weight.value, bias: nil)
+                let v = linear(h, weight: layer.vProj.weight.value, bias: layer.vProj.bias?.value)
+                let a = scaledDotProductAttention(heads(q), heads(k), heads(v)).permute([1, 0, 2]).reshape([t, 64])
+                let x1 = x + linear(a, weight: layer.outProj.weight.value, bias: layer.outProj.bias?.value)
+                let m = linear(ln(x1, layer.finalLayerNorm), weight: layer.fc1.weight.value, bias: layer.fc1.bias?.value).gelu()
+                return x1 + linear(m, weight: layer.fc2.weight.value, bias: layer.fc2.bias?.value)
+            }
+            XCTAssertLessThanOrEqual(maxAbsoluteError(ours, reference), 2e-5, "T = \(t)")
+        }
+    }
+
     /// Export to Hugging Face names, write safetensors, read back: identical parameters and
     /// outputs; a file missing a tensor or with a wrong shape is refused with a named error.
     func testSafeTensorsRoundTripAndErrors() throws {
@@ -75,7 +99,7 @@ final class WhisperEncoderTests: XCTestCase {
         dict["model.encoder.conv2.bias"] = Tensor.zeros([63])
         try SafeTensors.write(dict, to: missing)
         XCTAssertThrowsError(try WhisperWeights.load(missing)) { XCTAssertTrue("\($0)".contains("mis-shaped: conv2.bias"), "\($0)") }
-        FileManager.default.createFile(atPath: dir.appendingPathComponent("junk.bin").path, contents: Data(repeating: 7, count: 100))
+        _ = FileManager.default.createFile(atPath: dir.appendingPathComponent("junk.bin").path, contents: Data(repeating: 7, count: 100))
         XCTAssertThrowsError(try WhisperWeights.load(dir.appendingPathComponent("junk.bin").path)) { XCTAssertTrue("\($0)".contains("junk.bin: "), "\($0)") }
         XCTAssertThrowsError(try WhisperWeights.load(dir.appendingPathComponent("none.bin").path)) { XCTAssertTrue("\($0)".contains("no such Whisper checkpoint"), "\($0)") }
     }
