@@ -39,6 +39,7 @@ public struct ModelKind: Sendable {
     /// Every kind `neo-train pretrain` knows.
     public static let builtIn: [ModelKind] = [
         ToyRegression.kind,
+        VocalKind.kind,
     ]
 }
 
