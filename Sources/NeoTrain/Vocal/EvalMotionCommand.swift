@@ -161,13 +161,12 @@ public enum EvalMotionCommand {
         func sampleAll(_ weights: GuidanceWeights, audio: (Int) -> Tensor) throws -> ([MotionClip], Double) {
             var s = settings
             s.guidance = weights
-            let sampler = VocalSampler(model: loaded.model, settings: s)
             let t0 = DispatchTime.now().uptimeNanoseconds
             var out: [MotionClip] = []
             for (i, c) in clips.enumerated() {
                 let reference = c.identity.slice(dim: 1, start: 0, end: 1).squeeze(1).contiguous()
-                let x = try sampler.sampleLong(audio: audio(i), identity: c.identity, emotion: [c.emotion], reference: reference,
-                                               generator: Generator(seed: UInt64(o.seed)).derived(UInt64(i)))
+                let x = try loaded.model.sampleLong(settings: s, audio: audio(i), identity: c.identity, emotion: [c.emotion],
+                                                    reference: reference, generator: Generator(seed: UInt64(o.seed)).derived(UInt64(i)))
                 out.append(MotionClip(x.reshape([c.frames, config.latentDim])))
             }
             return (out, Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9)
@@ -178,11 +177,16 @@ public enum EvalMotionCommand {
         let (samples, seconds) = try sampleAll(settings.guidance) { clips[$0].features }
         rows.append(score("model", samples, seconds: seconds))
 
-        // Mean-motion baseline: the average frame of the training split.
-        let mean = try trainingMean(data, dim: config.latentDim)
-        rows.append(score("mean motion", clips.map { c in
+        // Mean-motion baseline: the average frame of the training split (the model's own
+        // standardisation mean). Its lips never move, so offsets are undefined.
+        let mean = loaded.model.motionMean.value.toArray()
+        var meanRow = score("mean motion", clips.map { c in
             MotionClip(values: Array((0..<c.frames).map { _ in mean }.joined()), frames: c.frames, dim: config.latentDim)
-        }))
+        })
+        meanRow.metrics.meanAbsoluteOffset = nil
+        meanRow.metrics.syncDistance = nil
+        meanRow.metrics.syncConfidence = nil
+        rows.append(meanRow)
 
         // Control: every clip hears another held-out clip (a single clip hears itself shifted
         // by half its length).
@@ -213,20 +217,6 @@ public enum EvalMotionCommand {
             try AtomicFile.write(Data((try result.json() + "\n").utf8), to: out)
         }
         return result
-    }
-
-    /// The mean motion frame of the training split.
-    static func trainingMean(_ data: VocalDataset, dim: Int) throws -> [Float] {
-        var sum = [Double](repeating: 0, count: dim)
-        var count = 0
-        for info in data.clips(.train) {
-            guard let reader = data.dataset.reader(for: info) else { continue }
-            let m = try reader.read(info.id, audio: false, labels: false).motion
-            for (j, v) in m.enumerated() { sum[j % dim] += Double(v) }
-            count += m.count / dim
-        }
-        guard count > 0 else { throw TrainError("\(data.folder): the training split has no frames for the mean-motion baseline") }
-        return sum.map { Float($0 / Double(count)) }
     }
 
     /// Features `[1, L, 2S, W]` repeated (from `shift` frames on, wrapping) to cover `frames` frames.

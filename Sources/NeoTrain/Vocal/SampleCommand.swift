@@ -120,11 +120,10 @@ public enum SampleCommand {
             throw TrainError("\(o.weights ?? AudioFeatureCache.defaultWeights): the encoder gives \(input.features.shape[1]) hidden states of width \(input.features.shape[3]); the checkpoint's model expects \(config.audioLayers) × \(config.audioWidth)")
         }
         let featureSeconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
-        let sampler = VocalSampler(model: loaded.model, settings: settings)
         let reference = identity.map { $0.slice(dim: 1, start: 0, end: 1).squeeze(1).contiguous() }
         let t0 = DispatchTime.now().uptimeNanoseconds
-        let motion = try sampler.sampleLong(audio: input.features, identity: identity, emotion: emotion, reference: reference,
-                                            generator: Generator(seed: UInt64(o.seed)))
+        let motion = try loaded.model.sampleLong(settings: settings, audio: input.features, identity: identity, emotion: emotion,
+                                                 reference: reference, generator: Generator(seed: UInt64(o.seed)))
         let sampleSeconds = Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9
         let frames = motion.shape[1]
         let out = motion.reshape([frames, config.latentDim]).contiguous()
@@ -134,7 +133,7 @@ public enum SampleCommand {
         try NPY.write(out, to: o.out)
         let g = settings.guidance
         return String(format: "wrote %@: [%d, %d] float32 at 25 fps (%.2f s of audio, %d windows, %@ %d steps, cfg audio=%g identity=%g reference=%g, %@ weights of step %d); features %.2f s, sampling %.2f s",
-                      o.out, frames, config.latentDim, Double(frames) / 25, sampler.windows(frames: frames).count,
+                      o.out, frames, config.latentDim, Double(frames) / 25, VocalSampler(model: loaded.model.vocal).windows(frames: frames).count,
                       settings.sampler.rawValue, settings.steps, g.audio, g.identity, g.reference,
                       loaded.usesEMA ? "EMA" : "raw", loaded.step, featureSeconds, sampleSeconds)
     }

@@ -7,7 +7,7 @@ import Vocal
 /// A trained VOCAL model read back from a training checkpoint: the model built from the
 /// checkpoint's own recipe, with the EMA weights when the checkpoint holds them.
 public struct LoadedVocal: @unchecked Sendable {
-    public let model: VocalModel
+    public let model: NormalizedVocal
     public let recipe: Recipe
     public let step: Int
     /// Whether the weights are the EMA shadows (else the raw training weights).
@@ -34,7 +34,7 @@ public struct LoadedVocal: @unchecked Sendable {
         let recipe = try Recipe.parse(text: c.recipe, source: "\(path) (recipe)", kinds: ModelKind.builtIn.map(\.schema))
         var config = VocalKind.config(recipe)
         config.gradientCheckpointing = false
-        let model = try VocalModel(config: config, generator: Generator(seed: 0))
+        let model = try NormalizedVocal(config: config, generator: Generator(seed: 0))
         let useEMA = preferEMA && !c.ema.isEmpty
         do {
             try model.load(stateDict: useEMA ? c.ema : c.model, strict: true)

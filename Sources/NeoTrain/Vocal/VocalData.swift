@@ -96,6 +96,18 @@ public final class VocalDataset: @unchecked Sendable {
         return try DatasetLoader(folder: folder, options: o)
     }
 
+    /// Per-dimension mean and standard deviation of every motion frame of a split
+    /// (`NormalizedVocal.statistics`).
+    public func motionStatistics(_ split: DatasetSplit) throws -> (mean: [Float], scale: [Float]) {
+        var clips: [[Float]] = []
+        for info in self.clips(split) {
+            guard let reader = dataset.reader(for: info) else { throw TrainError("\(info.shard): shard not open") }
+            clips.append(try reader.read(info.id, audio: false, labels: false).motion)
+        }
+        guard !clips.isEmpty else { throw TrainError("\(folder): the \(split.rawValue) split has no clips") }
+        return NormalizedVocal.statistics(clips, dim: config.latentDim)
+    }
+
     // MARK: Identity references
 
     private let lock = NSLock()

@@ -55,9 +55,10 @@ public final class VocalBatchSource: BatchSource {
 
 /// The flow-matching task: loss on training windows with logit-normal timesteps and condition
 /// dropout (`[vocal]`), validation loss on the windows of held-out identities with every
-/// condition kept and fixed draws (`flowMatchingValidationLoss`).
+/// condition kept and fixed draws (`flowMatchingValidationLoss`). Motion is standardised with
+/// the training split's statistics (`NormalizedVocal`).
 public final class VocalTask: TrainingTask {
-    public let vocal: VocalModel
+    public let vocal: NormalizedVocal
     public let source: VocalBatchSource
     public let settings: FlowMatchingSettings
     public let validation: [VocalBatch]
@@ -78,18 +79,21 @@ public final class VocalTask: TrainingTask {
         let data = try VocalDataset(folder: d.path, config: config, data: d)
         source = try VocalBatchSource(data: data, batch: recipe.train.batch, seed: seed)
         validation = try data.fixedBatches(.validation, count: d.validationBatches, batch: recipe.train.batch, seed: seed)
-        vocal = try VocalModel(config: config, generator: Generator.stream(seed: seed, "model-init"))
+        let stats = try data.motionStatistics(.train)
+        vocal = try NormalizedVocal(config: config, generator: Generator.stream(seed: seed, "model-init"),
+                                    mean: stats.mean, scale: stats.scale)
         flow = Generator.stream(seed: seed, "flow-matching")
         validationSeed = UInt64(seed) &+ 0x5EED
         let train = data.identities(.train), held = data.identities(.validation)
-        FileHandle.standardOutput.write(Data(("vocal: \(vocal.parameterCount) parameters; \(source.loader.clips.count) training clips of \(train.count) identities (\(source.loader.windowsPerEpoch) windows, \(source.loader.batchesPerEpoch) batches per epoch); validation on \(held.joined(separator: ", ")) (\(validation.count) batches)\n").utf8))
+        FileHandle.standardOutput.write(Data(("vocal: \(vocal.trainableParameterCount) parameters; \(source.loader.clips.count) training clips of \(train.count) identities (\(source.loader.windowsPerEpoch) windows, \(source.loader.batchesPerEpoch) batches per epoch); validation on \(held.joined(separator: ", ")) (\(validation.count) batches)\n").utf8))
     }
 
     public func loss(_ batch: VocalBatch) throws -> Tensor {
-        flowMatchingLoss(model: vocal, batch: batch, settings: settings, generator: flow)
+        flowMatchingLoss(model: vocal.vocal, batch: vocal.normalized(batch), settings: settings, generator: flow)
     }
 
     public func evaluate() throws -> [(String, Float)] {
-        [("eval_loss", Float(flowMatchingValidationLoss(model: vocal, batches: validation, settings: settings, seed: validationSeed)))]
+        [("eval_loss", Float(flowMatchingValidationLoss(model: vocal.vocal, batches: validation.map(vocal.normalized),
+                                                        settings: settings, seed: validationSeed)))]
     }
 }
