@@ -67,7 +67,7 @@ class TimestepEmbedding(nn.Module):
     def forward(self, t):
         half = self.freq_dim // 2
         freqs = torch.exp(-math.log(10000.0) * torch.arange(half, dtype=torch.float64) / half)
-        a = (t.double() * 1000.0)[:, None] * freqs[None, :]
+        a = (t.float() * 1000.0).double()[:, None] * freqs[None, :]  # t·1000 in float32, as ours
         feats = torch.cat([torch.cos(a), torch.sin(a)], dim=1).float()
         return self.mlp(feats)
 

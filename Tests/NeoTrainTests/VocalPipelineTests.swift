@@ -95,27 +95,34 @@ final class VocalPipelineTests: XCTestCase {
         }
         XCTAssertLessThan(worst, 1e-4, "cached features differ from a fresh computation by \(worst)")
 
-        // Pretraining: a few steps, validation loss on the held-out identity, EMA.
-        let run = path("run")
-        let train = try neo(["pretrain", Self.tinyRecipe, "--set", "data.path=\(corpus)", "--set", "train.steps=6",
-                             "--set", "train.eval_every=3", "--set", "train.checkpoint_every=3", "--run-dir", run])
+        // Pretraining: 9 steps, validation loss on the held-out identity, EMA.
+        func pretrain(_ run: String, _ extra: [String] = [], env: [String: String] = [:]) throws -> CLI.Result {
+            try CLI.run(["pretrain", Self.tinyRecipe, "--set", "data.path=\(corpus)", "--set", "train.steps=9", "--set", "train.eval_every=3",
+                         "--set", "train.checkpoint_every=3", "--set", "train.keep_last=3", "--run-dir", path(run)] + extra,
+                        env: env, logs: dir)
+        }
+        let train = try pretrain("run")
         XCTAssertEqual(train.status, 0, train.stderr + train.stdout)
-        let lines = MetricsLog.deterministicLines(path: run + "/metrics.jsonl")
-        XCTAssertEqual(lines.count, 6)
+        let lines = MetricsLog.deterministicLines(path: path("run") + "/metrics.jsonl")
+        XCTAssertEqual(lines.count, 9)
         XCTAssertTrue(lines.last?.contains("\"eval_loss\"") == true, lines.last ?? "")
         XCTAssertTrue(lines.last?.contains("\"eval_loss_ema\"") == true, lines.last ?? "")
-        let saved = try Checkpoint.read(from: run + "/checkpoints/" + CheckpointManager.fileName(step: 6))
+        let checkpoint = path("run") + "/checkpoints/" + CheckpointManager.fileName(step: 9)
+        let saved = try Checkpoint.read(from: checkpoint)
         XCTAssertEqual(saved.modelKind, "vocal")
         XCTAssertFalse(saved.ema.isEmpty, "the checkpoint holds EMA weights")
         XCTAssertEqual(Set(saved.loader.keys), ["epoch", "batch"])
+        XCTAssertNotNil(saved.model["motionScale"], "the motion statistics travel with the weights")
 
-        // Resume: 3 more steps from step 6 continue the same loader position.
-        let resumed = try neo(["pretrain", Self.tinyRecipe, "--set", "data.path=\(corpus)", "--set", "train.steps=9",
-                               "--set", "train.eval_every=3", "--set", "train.checkpoint_every=3", "--run-dir", run, "--resume"])
+        // A run killed while writing its step-6 checkpoint resumes from step 3 and ends bit for
+        // bit where the uninterrupted run did: loader position, generators, EMA all restored.
+        let killed = try pretrain("crashed", env: ["NEO_TRAIN_DEBUG_DIE_WRITING_CHECKPOINT": "6"])
+        XCTAssertEqual(killed.reason, .uncaughtSignal)
+        let resumed = try pretrain("crashed", ["--resume"])
         XCTAssertEqual(resumed.status, 0, resumed.stderr)
         XCTAssertTrue(resumed.stdout.contains("resuming from"), resumed.stdout)
-        XCTAssertEqual(MetricsLog.deterministicLines(path: run + "/metrics.jsonl").count, 9)
-        let checkpoint = run + "/checkpoints/" + CheckpointManager.fileName(step: 9)
+        try CheckpointComparison.assertIdentical(checkpoint, path("crashed") + "/checkpoints/" + CheckpointManager.fileName(step: 9))
+        XCTAssertEqual(MetricsLog.deterministicLines(path: path("crashed") + "/metrics.jsonl"), lines)
 
         // Sample: an audio file and an identity reference taken from the corpus.
         let audioPath = path("speech.wav")
@@ -174,7 +181,7 @@ final class VocalPipelineTests: XCTestCase {
         assertOneLineError(try neo(sampleArgs(["--identity": wide])), "identity reference must be motion [frames ≥ 1, 70]")
         assertOneLineError(try neo(sampleArgs(["--audio": path("missing.wav")])), "audio file not found")
         assertOneLineError(try neo(sampleArgs([:]) + ["--sampler", "rk4"]), "--sampler: expected ode, sde")
-        assertOneLineError(try neo(sampleArgs(["--checkpoint": run + "/recipe.toml"])), "cannot read checkpoint")
+        assertOneLineError(try neo(sampleArgs(["--checkpoint": path("run") + "/recipe.toml"])), "cannot read checkpoint")
         assertOneLineError(try neo(["eval", "motion", "--checkpoint", checkpoint, "--data", corpus]),
                            "holds out no test identities")
         assertOneLineError(try neo(["eval", "motion", "--checkpoint", checkpoint, "--data", corpus, "--split", "dev"]),
