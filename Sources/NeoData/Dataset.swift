@@ -43,3 +43,27 @@ public final class DatasetFolder: @unchecked Sendable {
 
     public func reader(for clip: ClipInfo) -> ShardReader? { shards.first { $0.path == clip.shard } }
 }
+
+extension DatasetFolder {
+    /// Adds (or replaces) cached audio features in every clip: `compute(clip)` returns
+    /// `2 · frames · featureDim` floats ([2T, F], two feature frames per motion frame). Each shard
+    /// is rewritten to a temporary file and renamed, so an error leaves every shard either old or new.
+    public static func cacheFeatures(folder: String, featureDim: Int,
+                                     compute: (Clip) throws -> [Float]) throws {
+        let ds = try DatasetFolder(folder)
+        for shard in ds.shards {
+            let writer = try ShardWriter(path: shard.path)
+            for info in shard.clips {
+                var clip = try shard.read(info.id)
+                let f = try compute(clip)
+                guard f.count == clip.frames * ShardFormat.featuresPerFrame * featureDim else {
+                    throw DataError(file: shard.path, "clip '\(info.id)': features have \(f.count) values, expected \(clip.frames * ShardFormat.featuresPerFrame) × \(featureDim)")
+                }
+                clip.features = f
+                clip.featureDim = featureDim
+                try writer.append(clip)
+            }
+            try writer.finish()
+        }
+    }
+}

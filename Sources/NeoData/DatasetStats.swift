@@ -101,18 +101,22 @@ public struct DatasetStats: Codable, Sendable {
 }
 
 /// Per-clip measurements behind the statistics.
-struct ClipMeasures {
-    var seconds = 0.0
-    var correlation = 0.0
-    var lead = 0.0
-    var blinks: Int?
-    var accents: Int?
-    var frames = 0
-    // Sums for pooled moments (pose, lip, brow, corner).
-    var pitchSum = 0.0, pitchSq = 0.0, yawSum = 0.0, yawSq = 0.0, rollSum = 0.0, rollSq = 0.0
-    var lipSum = 0.0, lipSq = 0.0, browSum = 0.0, cornerSum = 0.0, speedSum = 0.0
+public struct ClipMeasures: Sendable {
+    public private(set) var seconds = 0.0
+    /// Pearson r of lip opening with the RMS envelope, and the lag (frames) maximising it
+    /// (positive: lips first).
+    public private(set) var correlation = 0.0
+    public private(set) var lead = 0.0
+    /// Counts from the `blink` and `accent` labels (nil without them).
+    public private(set) var blinks: Int?
+    public private(set) var accents: Int?
+    public private(set) var frames = 0
+    /// Sums over frames for pooled moments: pose (degrees), lip opening, brow and corner height;
+    /// `speedSum` sums |Δpose|·fps over frame transitions.
+    public private(set) var pitchSum = 0.0, pitchSq = 0.0, yawSum = 0.0, yawSq = 0.0, rollSum = 0.0, rollSq = 0.0
+    public private(set) var lipSum = 0.0, lipSq = 0.0, browSum = 0.0, cornerSum = 0.0, speedSum = 0.0
 
-    init(_ clip: Clip) {
+    public init(_ clip: Clip) {
         let T = clip.frames, D = clip.motionDim
         frames = T
         seconds = clip.duration
@@ -155,7 +159,7 @@ struct ClipMeasures {
     }
 
     /// Pearson correlation of x[t] with y[t + lag] over the overlapping frames.
-    static func pearson(_ x: [Double], _ y: [Double], lag: Int) -> Double {
+    public static func pearson(_ x: [Double], _ y: [Double], lag: Int) -> Double {
         let n = x.count
         let lo = max(0, -lag), hi = min(n, n - lag)
         guard hi - lo > 2 else { return 0 }

@@ -105,7 +105,7 @@ public enum Viseme: Int32, CaseIterable, Sendable {
     /// Articulation target: jaw opening, lip opening (negative = pressed), lip width
     /// (spread +, narrow −), rounding/protrusion; plus how strongly the shape dominates its
     /// neighbours (bilabial closure must be reached, so it dominates).
-    var target: (jaw: Float, open: Float, width: Float, round: Float, dominance: Float) {
+    public var target: (jaw: Float, open: Float, width: Float, round: Float, dominance: Float) {
         switch self {
         case .sil: return (0.05, 0, 0, 0, 0.4)
         case .pp: return (0.06, -0.25, 0, 0.05, 3.0)

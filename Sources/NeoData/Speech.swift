@@ -87,9 +87,10 @@ public final class SpeechSynthesizer: @unchecked Sendable {
     /// instance instead of the one the process linked.
     private func libraryCopy() throws -> String {
         if let privateCopy { return privateCopy }
-        guard let source = Self.installedLibrary() else {
+        guard let found = Self.installedLibrary() else {
             throw DataError(file: "libespeak-ng", "cannot find the espeak-ng library (Debian: libespeak-ng1)")
         }
+        let source = URL(fileURLWithPath: found).resolvingSymlinksInPath().path
         let attrs = try? FileManager.default.attributesOfItem(atPath: source)
         let size = (attrs?[.size] as? NSNumber)?.intValue ?? 0
         let inode = (attrs?[.systemFileNumber] as? NSNumber)?.intValue ?? 0

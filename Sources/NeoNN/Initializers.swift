@@ -27,7 +27,7 @@ public enum Initializer: Sendable {
 
     /// (fan_in, fan_out) of a weight shape.
     public static func fans(_ shape: [Int]) -> (fanIn: Int, fanOut: Int) {
-        precondition(!shape.isEmpty, "Initializer.fans: a scalar has no fans")
+        ensure(!shape.isEmpty, "Initializer.fans: a scalar has no fans")
         if shape.count == 1 { return (shape[0], shape[0]) }
         let receptive = shape.dropFirst(2).reduce(1, *)
         return (shape[1] * receptive, shape[0] * receptive)
@@ -42,7 +42,7 @@ public enum Initializer: Sendable {
 
     /// Fills a contiguous tensor in place.
     public func fill(_ t: Tensor, generator: Generator) {
-        precondition(t.isContiguous, "Initializer.fill: tensor must be contiguous")
+        ensure(t.isContiguous, "Initializer.fill: tensor must be contiguous")
         let p = t.data, n = t.count
         switch self {
         case .zeros: p.update(repeating: 0, count: n)

@@ -34,7 +34,7 @@ public final class Parameter: @unchecked Sendable, CustomStringConvertible {
 
     /// Overwrites the value in place (no gradient is recorded).
     public func assign(_ newValue: Tensor) {
-        precondition(newValue.shape == value.shape, "Parameter.assign: shape \(newValue.shape) does not match \(value.shape)")
+        ensure(newValue.shape == value.shape, "Parameter.assign: shape \(newValue.shape) does not match \(value.shape)")
         value.copy(from: newValue)
     }
 

@@ -441,8 +441,8 @@ func channelSums(_ dy: UnsafePointer<Float>, batch: Int, channels: Int, position
 /// Accepts one value per spatial dim, or a single value for all of them.
 func spatialArgument(_ name: String, _ values: [Int], dims: Int, op: String, minimum: Int) -> [Int] {
     let v = values.count == 1 && dims > 1 ? [Int](repeating: values[0], count: dims) : values
-    precondition(v.count == dims, "\(op): \(name) \(values) needs \(dims) values")
-    for e in v { precondition(e >= minimum, "\(op): \(name) \(values) must be ≥ \(minimum)") }
+    ensure(v.count == dims, "\(op): \(name) \(values) needs \(dims) values")
+    for e in v { ensure(e >= minimum, "\(op): \(name) \(values) must be ≥ \(minimum)") }
     return v
 }
 
@@ -451,20 +451,20 @@ func spatialArgument(_ name: String, _ values: [Int], dims: Int, op: String, min
 /// PyTorch-semantics convolution over `dims` spatial dims; `name` labels errors and the tape.
 func convolution(_ x: Tensor, weight: Tensor, bias: Tensor?, stride: [Int], padding: [Int], dilation: [Int],
                  groups: Int, dims: Int, name: String) -> Tensor {
-    precondition(x.rank == dims + 2, "\(name): input must have shape [N, C, \(dims) spatial dims], got \(x.shape)")
-    precondition(weight.rank == dims + 2, "\(name): weight must have shape [O, C/groups, \(dims) kernel dims], got \(weight.shape)")
-    precondition(groups >= 1, "\(name): groups must be ≥ 1, got \(groups)")
+    ensure(x.rank == dims + 2, "\(name): input must have shape [N, C, \(dims) spatial dims], got \(x.shape)")
+    ensure(weight.rank == dims + 2, "\(name): weight must have shape [O, C/groups, \(dims) kernel dims], got \(weight.shape)")
+    ensure(groups >= 1, "\(name): groups must be ≥ 1, got \(groups)")
     let n = x.shape[0], c = x.shape[1], o = weight.shape[0]
-    precondition(c % groups == 0 && o % groups == 0, "\(name): groups \(groups) must divide input channels \(c) and output channels \(o)")
-    precondition(weight.shape[1] == c / groups, "\(name): weight \(weight.shape) expects \(weight.shape[1] * groups) input channels for groups \(groups), input has \(c) (shape \(x.shape))")
-    if let bias { precondition(bias.shape == [o], "\(name): bias must have shape [\(o)], got \(bias.shape)") }
+    ensure(c % groups == 0 && o % groups == 0, "\(name): groups \(groups) must divide input channels \(c) and output channels \(o)")
+    ensure(weight.shape[1] == c / groups, "\(name): weight \(weight.shape) expects \(weight.shape[1] * groups) input channels for groups \(groups), input has \(c) (shape \(x.shape))")
+    if let bias { ensure(bias.shape == [o], "\(name): bias must have shape [\(o)], got \(bias.shape)") }
     let s = spatialArgument("stride", stride, dims: dims, op: name, minimum: 1)
     let p = spatialArgument("padding", padding, dims: dims, op: name, minimum: 0)
     let d = spatialArgument("dilation", dilation, dims: dims, op: name, minimum: 1)
     let input = Array(x.shape[2...]), kernel = Array(weight.shape[2...])
     for i in 0..<dims {
-        precondition(kernel[i] >= 1, "\(name): kernel size \(kernel) must be ≥ 1")
-        precondition(input[i] + 2 * p[i] >= d[i] * (kernel[i] - 1) + 1,
+        ensure(kernel[i] >= 1, "\(name): kernel size \(kernel) must be ≥ 1")
+        ensure(input[i] + 2 * p[i] >= d[i] * (kernel[i] - 1) + 1,
                      "\(name): input \(x.shape) padded by \(p) is smaller than the dilated kernel \(kernel) (dilation \(d))")
     }
     let geom = ConvGeometry(batch: n, inChannels: c, outChannels: o, groups: groups, input: input, kernel: kernel,
@@ -502,14 +502,14 @@ func convolution(_ x: Tensor, weight: Tensor, bias: Tensor?, stride: [Int], padd
 /// spatial dims; weight [C_in, C_out/groups, k…] as in PyTorch.
 func convolutionTranspose(_ x: Tensor, weight: Tensor, bias: Tensor?, stride: [Int], padding: [Int],
                           outputPadding: [Int], dilation: [Int], groups: Int, dims: Int, name: String) -> Tensor {
-    precondition(x.rank == dims + 2, "\(name): input must have shape [N, C, \(dims) spatial dims], got \(x.shape)")
-    precondition(weight.rank == dims + 2, "\(name): weight must have shape [C_in, C_out/groups, \(dims) kernel dims], got \(weight.shape)")
-    precondition(groups >= 1, "\(name): groups must be ≥ 1, got \(groups)")
+    ensure(x.rank == dims + 2, "\(name): input must have shape [N, C, \(dims) spatial dims], got \(x.shape)")
+    ensure(weight.rank == dims + 2, "\(name): weight must have shape [C_in, C_out/groups, \(dims) kernel dims], got \(weight.shape)")
+    ensure(groups >= 1, "\(name): groups must be ≥ 1, got \(groups)")
     let n = x.shape[0], c = x.shape[1]
-    precondition(weight.shape[0] == c, "\(name): weight \(weight.shape) expects \(weight.shape[0]) input channels, input has \(c) (shape \(x.shape))")
-    precondition(c % groups == 0, "\(name): groups \(groups) must divide input channels \(c)")
+    ensure(weight.shape[0] == c, "\(name): weight \(weight.shape) expects \(weight.shape[0]) input channels, input has \(c) (shape \(x.shape))")
+    ensure(c % groups == 0, "\(name): groups \(groups) must divide input channels \(c)")
     let o = weight.shape[1] * groups
-    if let bias { precondition(bias.shape == [o], "\(name): bias must have shape [\(o)], got \(bias.shape)") }
+    if let bias { ensure(bias.shape == [o], "\(name): bias must have shape [\(o)], got \(bias.shape)") }
     let s = spatialArgument("stride", stride, dims: dims, op: name, minimum: 1)
     let p = spatialArgument("padding", padding, dims: dims, op: name, minimum: 0)
     let op = spatialArgument("outputPadding", outputPadding, dims: dims, op: name, minimum: 0)
@@ -517,10 +517,10 @@ func convolutionTranspose(_ x: Tensor, weight: Tensor, bias: Tensor?, stride: [I
     let input = Array(x.shape[2...]), kernel = Array(weight.shape[2...])
     var outSpatial = [Int](repeating: 0, count: dims)
     for i in 0..<dims {
-        precondition(kernel[i] >= 1, "\(name): kernel size \(kernel) must be ≥ 1")
-        precondition(op[i] < Swift.max(s[i], d[i]), "\(name): outputPadding \(op) must be smaller than stride \(s) or dilation \(d)")
+        ensure(kernel[i] >= 1, "\(name): kernel size \(kernel) must be ≥ 1")
+        ensure(op[i] < Swift.max(s[i], d[i]), "\(name): outputPadding \(op) must be smaller than stride \(s) or dilation \(d)")
         outSpatial[i] = (input[i] - 1) * s[i] - 2 * p[i] + d[i] * (kernel[i] - 1) + op[i] + 1
-        precondition(outSpatial[i] >= 1, "\(name): input \(x.shape) with kernel \(kernel), stride \(s), padding \(p) gives an empty output")
+        ensure(outSpatial[i] >= 1, "\(name): input \(x.shape) with kernel \(kernel), stride \(s), padding \(p) gives an empty output")
     }
     // The convolution this op is the adjoint of: it maps our output back to our input.
     let geom = ConvGeometry(batch: n, inChannels: o, outChannels: c, groups: groups, input: outSpatial, kernel: kernel,

@@ -138,12 +138,12 @@ func gridGradientBlock(_ taps: Int, _ tp: GridTaps, _ src: UnsafePointer<Float>,
 /// Grid sampling over `spatial` (2 or 3) dims; input [N, C, D?, H, W], grid [N, out…, spatial].
 func gridSample(_ input: Tensor, grid: Tensor, alignCorners: Bool, padding: GridPadding, spatial: Int, name: String) -> Tensor {
     let shapeText = spatial == 3 ? "[N, C, D, H, W]" : "[N, C, H, W]"
-    precondition(input.rank == spatial + 2, "\(name): input must have shape \(shapeText), got \(input.shape)")
-    precondition(grid.rank == spatial + 2 && grid.shape[spatial + 1] == spatial && grid.shape[0] == input.shape[0],
+    ensure(input.rank == spatial + 2, "\(name): input must have shape \(shapeText), got \(input.shape)")
+    ensure(grid.rank == spatial + 2 && grid.shape[spatial + 1] == spatial && grid.shape[0] == input.shape[0],
                  "\(name): grid must have shape [N, \(spatial == 3 ? "Do, " : "")Ho, Wo, \(spatial)] with N = \(input.shape[0]), got \(grid.shape)")
     let n = input.shape[0], c = input.shape[1]
     let D = spatial == 3 ? input.shape[2] : 1, H = input.shape[spatial], W = input.shape[spatial + 1]
-    precondition(D > 0 && H > 0 && W > 0, "\(name): input \(input.shape) has an empty spatial dim")
+    ensure(D > 0 && H > 0 && W > 0, "\(name): input \(input.shape) has an empty spatial dim")
     let outSpatial = Array(grid.shape[1...spatial])
     let positions = outSpatial.reduce(1, *), plane = D * H * W
     let border = padding == .border

@@ -29,14 +29,14 @@ struct PoolGeometry {
 
 /// Checks the arguments of a pooling op and returns its geometry and output shape.
 func poolGeometry(_ x: Tensor, kernel: [Int], stride: [Int]?, padding: [Int], dims: Int, name: String) -> (PoolGeometry, [Int]) {
-    precondition(x.rank == dims + 2, "\(name): input must have shape [N, C, \(dims) spatial dims], got \(x.shape)")
+    ensure(x.rank == dims + 2, "\(name): input must have shape [N, C, \(dims) spatial dims], got \(x.shape)")
     let k = spatialArgument("kernel", kernel, dims: dims, op: name, minimum: 1)
     let s = spatialArgument("stride", stride ?? k, dims: dims, op: name, minimum: 1)
     let p = spatialArgument("padding", padding, dims: dims, op: name, minimum: 0)
     let input = Array(x.shape[2...])
     for i in 0..<dims {
-        precondition(2 * p[i] <= k[i], "\(name): padding \(p) must be at most half the kernel \(k)")
-        precondition(input[i] + 2 * p[i] >= k[i], "\(name): input \(x.shape) padded by \(p) is smaller than the kernel \(k)")
+        ensure(2 * p[i] <= k[i], "\(name): padding \(p) must be at most half the kernel \(k)")
+        ensure(input[i] + 2 * p[i] >= k[i], "\(name): input \(x.shape) padded by \(p) is smaller than the kernel \(k)")
     }
     let g = PoolGeometry(planes: x.shape[0] * x.shape[1], input: input, kernel: k, stride: s, padding: p)
     return (g, Array(x.shape[0..<2]) + Array([g.oD, g.oH, g.oW].suffix(dims)))
@@ -142,10 +142,10 @@ func maximumPool(_ x: Tensor, kernel: [Int], stride: [Int]?, padding: [Int], dim
 /// Adaptive average pooling to `outputSize`: output cell i averages input cells
 /// floor(i·in/out) ..< ceil((i+1)·in/out) along each dim, as in PyTorch.
 func adaptiveAveragePool(_ x: Tensor, outputSize: [Int], dims: Int, name: String) -> Tensor {
-    precondition(x.rank == dims + 2, "\(name): input must have shape [N, C, \(dims) spatial dims], got \(x.shape)")
+    ensure(x.rank == dims + 2, "\(name): input must have shape [N, C, \(dims) spatial dims], got \(x.shape)")
     let out = spatialArgument("outputSize", outputSize, dims: dims, op: name, minimum: 1)
     let input = Array(x.shape[2...])
-    for i in 0..<dims { precondition(input[i] >= 1, "\(name): input \(x.shape) has an empty spatial dim") }
+    for i in 0..<dims { ensure(input[i] >= 1, "\(name): input \(x.shape) has an empty spatial dim") }
     let lead = 3 - dims
     let inS = [Int](repeating: 1, count: lead) + input, outS = [Int](repeating: 1, count: lead) + out
     // Window bounds per dim, flattened as [start, end] pairs.

@@ -1,6 +1,7 @@
 import Foundation
+import XCTest
 import NeoTestSupport
-@testable import NeoData
+import NeoData
 
 /// Synthetic corpora shared by the tests of one process (each is generated once).
 final class TestCorpus: @unchecked Sendable {
@@ -8,6 +9,12 @@ final class TestCorpus: @unchecked Sendable {
     private let lock = NSLock()
     private var folders: [String: String] = [:]
     private let root = PythonCrossCheck.temporaryDirectory("data-fixtures")
+
+    private init() {
+        // The fixtures live until the test bundle finishes.
+        let cleaner = FixtureCleaner(root)
+        XCTestObservationCenter.shared.addTestObserver(cleaner)
+    }
 
     /// A dataset folder for (identities, minutes, seed); do not modify it (copy first).
     func folder(identities: Int, minutes: Double, seed: UInt64) throws -> String {
@@ -26,4 +33,10 @@ final class TestCorpus: @unchecked Sendable {
         try FileManager.default.copyItem(atPath: folder, toPath: dst)
         return dst
     }
+}
+
+final class FixtureCleaner: NSObject, XCTestObservation, @unchecked Sendable {
+    let root: URL
+    init(_ root: URL) { self.root = root }
+    func testBundleDidFinish(_ testBundle: Bundle) { try? FileManager.default.removeItem(at: root) }
 }

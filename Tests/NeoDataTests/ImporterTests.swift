@@ -4,7 +4,7 @@ import NeoAudio
 import NeoIO
 import NeoTensor
 import NeoTestSupport
-@testable import NeoData
+import NeoData
 
 final class ImporterTests: XCTestCase {
     var root: URL!

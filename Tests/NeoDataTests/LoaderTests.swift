@@ -1,7 +1,7 @@
 import XCTest
 import NeoTensor
 import NeoTestSupport
-@testable import NeoData
+import NeoData
 
 final class LoaderTests: XCTestCase {
     func fixture() throws -> String { try TestCorpus.shared.folder(identities: 4, minutes: 1.0, seed: 21) }
@@ -154,5 +154,28 @@ final class LoaderTests: XCTestCase {
         print(String(format: "loader: %.0f windows/s (50 frames + audio, batch 16, prefetch on)", rate))
         XCTAssertGreaterThan(windows, 0)
         loader.stop()
+    }
+
+    func testCachedFeaturesComeTwoPerFrame() throws {
+        let folder = try TestCorpus.shared.copy(of: try fixture(), tag: "data-features")
+        defer { try? FileManager.default.removeItem(atPath: (folder as NSString).deletingLastPathComponent) }
+        // Feature row r of a clip = [r, first audio sample of its 20 ms, 7].
+        try DatasetFolder.cacheFeatures(folder: folder, featureDim: 3) { clip in
+            (0..<(2 * clip.frames)).flatMap { r in [Float(r), clip.audio[r * 320], 7] }
+        }
+        let loader = try DatasetLoader(folder: folder, options: options())
+        XCTAssertEqual(loader.featureDim, 3)
+        let b = try loader.batch(at: LoaderPosition(epoch: 0, batch: 2))
+        XCTAssertEqual(b.features!.shape, [4, 50, 3])
+        let f = b.features!.toArray(), a = b.audio!.toArray()
+        for i in 0..<4 {
+            for r in 0..<50 {
+                let row = Array(f[((i * 50 + r) * 3)..<((i * 50 + r + 1) * 3)])
+                XCTAssertEqual(row, [Float(2 * b.startFrames[i] + r), a[i * 16000 + r * 320], 7])
+            }
+        }
+        // Shards stay readable and the motion is unchanged.
+        let before = try DatasetLoader(folder: try fixture(), options: options()).batch(at: LoaderPosition(epoch: 0, batch: 2))
+        XCTAssertEqual(before.motion.toArray(), b.motion.toArray())
     }
 }

@@ -1,6 +1,6 @@
 import XCTest
 import NeoTensor
-@testable import NeoData
+import NeoData
 
 /// The performer on controlled scripts: fake phonemes with a matching audio envelope, so each
 /// property is checked without espeak-ng.

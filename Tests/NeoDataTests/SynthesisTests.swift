@@ -1,6 +1,6 @@
 import XCTest
 import NeoTestSupport
-@testable import NeoData
+import NeoData
 
 final class SynthesisTests: XCTestCase {
     func testSameSeedGivesIdenticalShardsOtherSeedDiffers() throws {

@@ -22,9 +22,9 @@ public final class MultiHeadAttention: Module {
     public init(dim: Int, heads: Int, headDim: Int? = nil, qkNorm: Bool = false, rotaryDim: Int? = nil,
                 rotaryBase: Double = 10_000, bias: Bool = true, generator: Generator) {
         let hd = headDim ?? dim / heads
-        precondition(heads > 0 && hd > 0 && (headDim != nil || dim % heads == 0),
+        ensure(heads > 0 && hd > 0 && (headDim != nil || dim % heads == 0),
                      "MultiHeadAttention: dim \(dim) is not divisible into \(heads) heads")
-        if let r = rotaryDim { precondition(r <= hd, "MultiHeadAttention: rotaryDim \(r) exceeds headDim \(hd)") }
+        if let r = rotaryDim { ensure(r <= hd, "MultiHeadAttention: rotaryDim \(r) exceeds headDim \(hd)") }
         self.dim = dim
         self.heads = heads
         self.headDim = hd
@@ -38,7 +38,7 @@ public final class MultiHeadAttention: Module {
     /// q, k, v as contiguous `[B, H, T, Dh]`, q and k normed and rotated when configured.
     /// `positions` (length T, default 0..<T) are the rotary positions.
     public func projectQKV(_ x: Tensor, positions: [Float]? = nil) -> (q: Tensor, k: Tensor, v: Tensor) {
-        precondition(x.rank == 3 && x.shape[2] == dim, "MultiHeadAttention(dim \(dim)): input must be [B, T, \(dim)], got \(x.shape)")
+        ensure(x.rank == 3 && x.shape[2] == dim, "MultiHeadAttention(dim \(dim)): input must be [B, T, \(dim)], got \(x.shape)")
         let b = x.shape[0], t = x.shape[1]
         // One copy puts q, k and v each in [B, H, T, Dh] order.
         let all = qkv(x).reshape([b, t, 3, heads, headDim]).permute([2, 0, 3, 1, 4]).contiguous()
@@ -49,7 +49,7 @@ public final class MultiHeadAttention: Module {
         if let kNorm { k = kNorm(k) }
         if let rotary {
             let pos = positions ?? (0..<t).map(Float.init)
-            precondition(pos.count == t, "MultiHeadAttention: \(pos.count) positions for \(t) tokens")
+            ensure(pos.count == t, "MultiHeadAttention: \(pos.count) positions for \(t) tokens")
             let (c, s) = rotary.tables(pos)
             q = applyRotary(q, cos: c, sin: s)
             k = applyRotary(k, cos: c, sin: s)
@@ -86,7 +86,7 @@ public final class JointAttention: Module {
     /// dims[0]/heads) in attention.
     public init(dims: [Int], heads: Int, headDim: Int? = nil, qkNorm: Bool = false, rotaryDim: Int? = nil,
                 rotaryBase: Double = 10_000, bias: Bool = true, generator: Generator) {
-        precondition(!dims.isEmpty, "JointAttention: needs at least one stream")
+        ensure(!dims.isEmpty, "JointAttention: needs at least one stream")
         let hd = headDim ?? dims[0] / heads
         streams = dims.map {
             MultiHeadAttention(dim: $0, heads: heads, headDim: hd, qkNorm: qkNorm, rotaryDim: rotaryDim,
@@ -104,8 +104,8 @@ public final class JointAttention: Module {
     ///     stream by stream.
     /// - Returns: one `[B, Tᵢ, dimᵢ]` tensor per stream.
     public func callAsFunction(_ xs: [Tensor], positions: [[Float]]? = nil, mask: Tensor? = nil) -> [Tensor] {
-        precondition(xs.count == streams.count, "JointAttention: \(xs.count) inputs for \(streams.count) streams")
-        if let positions { precondition(positions.count == streams.count, "JointAttention: \(positions.count) position lists for \(streams.count) streams") }
+        ensure(xs.count == streams.count, "JointAttention: \(xs.count) inputs for \(streams.count) streams")
+        if let positions { ensure(positions.count == streams.count, "JointAttention: \(positions.count) position lists for \(streams.count) streams") }
         var qs: [Tensor] = [], ks: [Tensor] = [], vs: [Tensor] = []
         for (i, s) in streams.enumerated() {
             let (q, k, v) = s.projectQKV(xs[i], positions: positions?[i])

@@ -10,7 +10,7 @@ private func makeConvParameters(_ weightShape: [Int], outChannels: Int, bias: Bo
 }
 
 private func checkChannels(_ name: String, _ inChannels: Int, _ outChannels: Int, _ groups: Int) {
-    precondition(groups >= 1 && inChannels % groups == 0 && outChannels % groups == 0,
+    ensure(groups >= 1 && inChannels % groups == 0 && outChannels % groups == 0,
                  "\(name): groups \(groups) must divide in (\(inChannels)) and out (\(outChannels)) channels")
 }
 
@@ -41,7 +41,7 @@ public final class Conv2d: Module, UnaryLayer {
 
     public init(_ inChannels: Int, _ outChannels: Int, kernelSize: [Int], stride: [Int] = [1, 1], padding: [Int] = [0, 0],
                 dilation: [Int] = [1, 1], groups: Int = 1, bias: Bool = true, generator: Generator, weightInit: Initializer? = nil) {
-        precondition(kernelSize.count == 2 && stride.count == 2 && padding.count == 2 && dilation.count == 2,
+        ensure(kernelSize.count == 2 && stride.count == 2 && padding.count == 2 && dilation.count == 2,
                      "Conv2d: kernelSize, stride, padding and dilation need 2 numbers each")
         checkChannels("Conv2d", inChannels, outChannels, groups)
         (weight, self.bias) = makeConvParameters([outChannels, inChannels / groups] + kernelSize, outChannels: outChannels,
@@ -69,7 +69,7 @@ public final class Conv3d: Module, UnaryLayer {
 
     public init(_ inChannels: Int, _ outChannels: Int, kernelSize: [Int], stride: [Int] = [1, 1, 1], padding: [Int] = [0, 0, 0],
                 dilation: [Int] = [1, 1, 1], groups: Int = 1, bias: Bool = true, generator: Generator, weightInit: Initializer? = nil) {
-        precondition(kernelSize.count == 3 && stride.count == 3 && padding.count == 3 && dilation.count == 3,
+        ensure(kernelSize.count == 3 && stride.count == 3 && padding.count == 3 && dilation.count == 3,
                      "Conv3d: kernelSize, stride, padding and dilation need 3 numbers each")
         checkChannels("Conv3d", inChannels, outChannels, groups)
         (weight, self.bias) = makeConvParameters([outChannels, inChannels / groups] + kernelSize, outChannels: outChannels,
@@ -99,7 +99,7 @@ public final class ConvTranspose2d: Module, UnaryLayer {
     public init(_ inChannels: Int, _ outChannels: Int, kernelSize: [Int], stride: [Int] = [1, 1], padding: [Int] = [0, 0],
                 outputPadding: [Int] = [0, 0], dilation: [Int] = [1, 1], groups: Int = 1, bias: Bool = true,
                 generator: Generator, weightInit: Initializer? = nil) {
-        precondition(kernelSize.count == 2 && stride.count == 2 && padding.count == 2 && outputPadding.count == 2 && dilation.count == 2,
+        ensure(kernelSize.count == 2 && stride.count == 2 && padding.count == 2 && outputPadding.count == 2 && dilation.count == 2,
                      "ConvTranspose2d: kernelSize, stride, padding, outputPadding and dilation need 2 numbers each")
         checkChannels("ConvTranspose2d", inChannels, outChannels, groups)
         (weight, self.bias) = makeConvParameters([inChannels, outChannels / groups] + kernelSize, outChannels: outChannels,

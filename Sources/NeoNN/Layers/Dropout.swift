@@ -8,7 +8,7 @@ public final class Dropout: Module, UnaryLayer {
     public let generator: Generator
 
     public init(_ p: Float, generator: Generator) {
-        precondition(p >= 0 && p < 1, "Dropout: p must be in [0, 1), got \(p)")
+        ensure(p >= 0 && p < 1, "Dropout: p must be in [0, 1), got \(p)")
         self.p = p
         self.generator = generator
     }
@@ -21,7 +21,7 @@ public final class Dropout: Module, UnaryLayer {
 
 /// Inverted dropout as a fused op: one mask draw, backward multiplies by the same mask.
 public func dropout(_ x: Tensor, p: Float, generator: Generator) -> Tensor {
-    precondition(p >= 0 && p < 1, "dropout: p must be in [0, 1), got \(p)")
+    ensure(p >= 0 && p < 1, "dropout: p must be in [0, 1), got \(p)")
     if p == 0 { return x }
     let xc = contiguousValues(x)
     let n = x.count

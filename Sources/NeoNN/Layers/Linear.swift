@@ -17,7 +17,7 @@ public final class Linear: Module, UnaryLayer {
     }
 
     public func callAsFunction(_ x: Tensor) -> Tensor {
-        precondition(x.shape.last == inFeatures, "Linear(\(inFeatures)→\(outFeatures)): input has shape \(x.shape)")
+        ensure(x.shape.last == inFeatures, "Linear(\(inFeatures)→\(outFeatures)): input has shape \(x.shape)")
         return linear(x, weight: weight.value, bias: bias?.value)
     }
 }
@@ -36,7 +36,7 @@ public final class Embedding: Module {
 
     /// Rows of the table for `indices`, shaped `shape + [dim]` (default `[indices.count, dim]`).
     public func callAsFunction(_ indices: [Int], shape: [Int]? = nil) -> Tensor {
-        for i in indices { precondition(i >= 0 && i < count, "Embedding(\(count)×\(dim)): index \(i) out of range") }
+        for i in indices { ensure(i >= 0 && i < count, "Embedding(\(count)×\(dim)): index \(i) out of range") }
         let rows = embedding(weight.value, indices)
         return rows.reshape((shape ?? [indices.count]) + [dim])
     }

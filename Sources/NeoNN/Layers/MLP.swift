@@ -33,7 +33,7 @@ public final class MLP: Module, UnaryLayer {
     /// draws the dropout masks and is kept for the life of the module.
     public init(_ dim: Int, hidden: Int, out: Int? = nil, activation: Activation = .gelu, gated: Bool = false,
                 bias: Bool = true, dropout: Float = 0, generator: Generator, dropoutGenerator: Generator? = nil) {
-        precondition(dropout == 0 || dropoutGenerator != nil, "MLP: dropout > 0 needs a dropoutGenerator")
+        ensure(dropout == 0 || dropoutGenerator != nil, "MLP: dropout > 0 needs a dropoutGenerator")
         fc1 = Linear(dim, hidden, bias: bias, generator: generator)
         gate = gated ? Linear(dim, hidden, bias: bias, generator: generator) : nil
         fc2 = Linear(hidden, out ?? dim, bias: bias, generator: generator)

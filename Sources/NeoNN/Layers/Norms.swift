@@ -16,7 +16,7 @@ public final class LayerNorm: Module, UnaryLayer {
     }
 
     public func callAsFunction(_ x: Tensor) -> Tensor {
-        precondition(x.shape.last == dim, "LayerNorm(\(dim)): input has shape \(x.shape)")
+        ensure(x.shape.last == dim, "LayerNorm(\(dim)): input has shape \(x.shape)")
         return layerNorm(x, weight: weight?.value, bias: bias?.value, eps: eps)
     }
 }
@@ -35,7 +35,7 @@ public final class RMSNorm: Module, UnaryLayer {
     }
 
     public func callAsFunction(_ x: Tensor) -> Tensor {
-        precondition(x.shape.last == dim, "RMSNorm(\(dim)): input has shape \(x.shape)")
+        ensure(x.shape.last == dim, "RMSNorm(\(dim)): input has shape \(x.shape)")
         return rmsNorm(x, weight: weight?.value, eps: eps)
     }
 }

@@ -6,7 +6,7 @@ import NeoTensor
 /// (or [cos, sin] with `cosFirst`, the DiT timestep layout); an odd `dim` gets a zero last
 /// column. Computed in Double, returned as a constant `[positions.count, dim]` tensor.
 public func sinusoidalEmbedding(_ positions: [Float], dim: Int, maxPeriod: Double = 10_000, cosFirst: Bool = false) -> Tensor {
-    precondition(dim >= 2, "sinusoidalEmbedding: dim must be ≥ 2")
+    ensure(dim >= 2, "sinusoidalEmbedding: dim must be ≥ 2")
     let half = dim / 2
     let out = Tensor.zeros([positions.count, dim])
     let o = out.data
@@ -52,7 +52,7 @@ public final class RotaryEmbedding: Module {
     public let base: Double
 
     public init(rotaryDim: Int, base: Double = 10_000) {
-        precondition(rotaryDim >= 2 && rotaryDim % 2 == 0, "RotaryEmbedding: rotaryDim must be even and ≥ 2, got \(rotaryDim)")
+        ensure(rotaryDim >= 2 && rotaryDim % 2 == 0, "RotaryEmbedding: rotaryDim must be even and ≥ 2, got \(rotaryDim)")
         self.rotaryDim = rotaryDim
         self.base = base
     }
@@ -84,9 +84,9 @@ public final class RotaryEmbedding: Module {
 /// the pairs (i, i + R/2) of the first R numbers of each row. Backward rotates the gradient by
 /// the opposite angle.
 public func applyRotary(_ x: Tensor, cos: Tensor, sin: Tensor) -> Tensor {
-    precondition(x.rank >= 2, "applyRotary: input needs shape […, T, D], got \(x.shape)")
+    ensure(x.rank >= 2, "applyRotary: input needs shape […, T, D], got \(x.shape)")
     let T = x.shape[x.rank - 2], D = x.shape[x.rank - 1]
-    precondition(cos.shape == sin.shape && cos.rank == 2 && cos.shape[0] == T && 2 * cos.shape[1] <= D,
+    ensure(cos.shape == sin.shape && cos.rank == 2 && cos.shape[0] == T && 2 * cos.shape[1] <= D,
                  "applyRotary: tables \(cos.shape)/\(sin.shape) do not fit input \(x.shape)")
     let c = contiguousValues(cos), s = contiguousValues(sin)
     let out = Tensor.empty(x.shape)
@@ -148,7 +148,7 @@ public final class TimestepEmbedding: Module {
 
     /// Same, with t given as a tensor `[B]` (values read, no gradient through t).
     public func callAsFunction(_ t: Tensor) -> Tensor {
-        precondition(t.rank <= 1, "TimestepEmbedding: t must be a scalar or [B], got \(t.shape)")
+        ensure(t.rank <= 1, "TimestepEmbedding: t must be a scalar or [B], got \(t.shape)")
         return callAsFunction(t.toArray())
     }
 }

@@ -13,7 +13,7 @@ public final class EMA: @unchecked Sendable {
 
     /// Starts the shadow as a copy of `model`'s current parameters.
     public init(_ model: Module, decay: Float, warmup: Bool = false) {
-        precondition(decay >= 0 && decay <= 1, "EMA: decay must be in [0, 1]")
+        ensure(decay >= 0 && decay <= 1, "EMA: decay must be in [0, 1]")
         self.decay = decay
         self.warmup = warmup
         entries = model.namedParameters().map { ($0.0, $0.1, $0.1.value.clone()) }

@@ -59,13 +59,13 @@ public struct GradientAccumulator: Sendable {
     public private(set) var accumulated = 0
 
     public init(microBatches: Int) {
-        precondition(microBatches >= 1, "GradientAccumulator: microBatches must be ≥ 1")
+        ensure(microBatches >= 1, "GradientAccumulator: microBatches must be ≥ 1")
         self.microBatches = microBatches
     }
 
     /// Back-propagates a scalar micro-batch loss on `tape`, scaled by 1/microBatches.
     public mutating func backward(_ loss: Tensor, tape: Tape) {
-        precondition(loss.count == 1, "GradientAccumulator.backward: loss must be a scalar (shape \(loss.shape))")
+        ensure(loss.count == 1, "GradientAccumulator.backward: loss must be a scalar (shape \(loss.shape))")
         tape.backward(loss, gradient: Tensor.full(loss.shape, 1 / Float(microBatches)))
         accumulated += 1
     }

@@ -103,7 +103,7 @@ struct SlotStore {
         slots = slotNames.map { _ in [Tensor?](repeating: nil, count: params.count) }
         steps = [Int](repeating: 0, count: params.count)
         var seen = Set<String>()
-        for p in paths { precondition(seen.insert(p).inserted, "optimizer: parameter path '\(p)' appears in two groups") }
+        for p in paths { ensure(seen.insert(p).inserted, "optimizer: parameter path '\(p)' appears in two groups") }
     }
 
     /// Slot s of parameter i, zero-filled on first use.

@@ -1,3 +1,4 @@
+import NeoTensor
 import Foundation
 
 /// The learning rate for the update made at `step` (0 for the first update).
@@ -21,7 +22,7 @@ public struct WarmupCosineSchedule: LearningRateSchedule {
     public let totalSteps: Int
     public let minLR: Float
     public init(peak: Float, warmupSteps: Int, totalSteps: Int, minLR: Float = 0) {
-        precondition(warmupSteps >= 0 && totalSteps >= warmupSteps, "WarmupCosineSchedule: need 0 ≤ warmupSteps ≤ totalSteps")
+        ensure(warmupSteps >= 0 && totalSteps >= warmupSteps, "WarmupCosineSchedule: need 0 ≤ warmupSteps ≤ totalSteps")
         self.peak = peak; self.warmupSteps = warmupSteps; self.totalSteps = totalSteps; self.minLR = minLR
     }
     public func lr(at step: Int) -> Float {
@@ -39,7 +40,7 @@ public struct WarmupLinearSchedule: LearningRateSchedule {
     public let totalSteps: Int
     public let endLR: Float
     public init(peak: Float, warmupSteps: Int, totalSteps: Int, endLR: Float = 0) {
-        precondition(warmupSteps >= 0 && totalSteps >= warmupSteps, "WarmupLinearSchedule: need 0 ≤ warmupSteps ≤ totalSteps")
+        ensure(warmupSteps >= 0 && totalSteps >= warmupSteps, "WarmupLinearSchedule: need 0 ≤ warmupSteps ≤ totalSteps")
         self.peak = peak; self.warmupSteps = warmupSteps; self.totalSteps = totalSteps; self.endLR = endLR
     }
     public func lr(at step: Int) -> Float {

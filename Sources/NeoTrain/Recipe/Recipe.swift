@@ -1,3 +1,4 @@
+import NeoTensor
 import Foundation
 
 /// The sections a model kind brings to a recipe. Its section named `model` describes the
@@ -37,7 +38,7 @@ public struct Recipe: Sendable {
     /// The section of type `S`; a recipe decoded without it is a programming error.
     public func section<S: RecipeSection>(_ type: S.Type) -> S {
         guard let s = self[type] else {
-            preconditionFailure("recipe from \(source) has no [\(S.name)] section of type \(S.self)")
+            ensureFailed("recipe from \(source) has no [\(S.name)] section of type \(S.self)")
         }
         return s
     }
