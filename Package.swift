@@ -75,7 +75,7 @@ let package = Package(
         .testTarget(name: "VocalTests", dependencies: ["Vocal", "NeoTestSupport"]),
         .testTarget(name: "RewardModelTests", dependencies: ["RewardModel", "NeoTestSupport"]),
         .testTarget(name: "KineticGRPOTests", dependencies: ["KineticGRPO", "NeoTestSupport"]),
-        .testTarget(name: "NeoTrainTests", dependencies: ["NeoTrain", "NeoTestSupport", "neo-train"]),
+        .testTarget(name: "NeoTrainTests", dependencies: ["NeoTrain", "NeoData", "NeoAudio", "Vocal", "NeoTestSupport", "neo-train"]),
         .testTarget(name: "NeoExportTests", dependencies: ["NeoExport", "NeoTestSupport", "neo-train"]),
     ],
     swiftLanguageModes: [.v6]
