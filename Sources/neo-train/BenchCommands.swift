@@ -5,7 +5,7 @@ import NeoTrain
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Measure throughput; every figure also as a ratio over a reference from the same run.",
-        subcommands: [BenchEngine.self])
+        subcommands: [BenchEngine.self, BenchVocal.self, BenchAudio.self])
 }
 
 struct BenchEngine: ParsableCommand {
@@ -26,5 +26,71 @@ struct BenchEngine: ParsableCommand {
         } else {
             print(EngineBenchmark.table(result))
         }
+    }
+}
+
+struct BenchVocal: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "vocal",
+        abstract: "A VOCAL training step, ours vs the same model in PyTorch (same weights, batch, threads); sampling 10 s with three-way guidance.")
+
+    @Flag(help: "Print one JSON object instead of a table.")
+    var json = false
+
+    @Flag(help: "Tiny batch, one repetition (checks the command, not the machine).")
+    var quick = false
+
+    @Option(help: "VOCAL recipe whose model and batch are measured.")
+    var recipe = "Recipes/vocal-small.toml"
+
+    @Option(name: .customLong("torch-script"), help: "The PyTorch version of the model (default: scripts/bench_vocal_torch.py when present).")
+    var torchScript: String?
+
+    @Flag(name: .customLong("no-torch"), help: "Skip PyTorch.")
+    var noTorch = false
+
+    @Option(help: "Whisper weights, to add the feature time to the sampling figure.")
+    var weights: String?
+
+    @Option(help: "Threads, ours and PyTorch's.")
+    var threads = 2
+
+    func run() throws {
+        let script = noTorch ? nil : (torchScript ?? "scripts/bench_vocal_torch.py")
+        let result = try VocalBenchmark.run(recipePath: recipe, torchScript: script, weights: weights, threads: threads, quick: quick)
+        print(json ? try result.json() : result.table(), terminator: json ? "\n" : "")
+    }
+}
+
+struct BenchAudio: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "audio",
+        abstract: "Seconds of audio encoded per second (log-mel + every Whisper hidden state), ours vs PyTorch on the same weights.")
+
+    @Flag(help: "Print one JSON object.")
+    var json = false
+
+    @Option(help: "Whisper weights (default: Checkpoints/pretrained/whisper-tiny-en.safetensors).")
+    var weights: String?
+
+    @Option(help: "A speech file (default: espeak-ng speech).")
+    var audio: String?
+
+    @Option(help: "Seconds of speech.")
+    var seconds = 60.0
+
+    @Option(help: "Threads, ours and PyTorch's.")
+    var threads = 2
+
+    @Option(help: "Timed passes after a warm-up.")
+    var repeats = 3
+
+    @Flag(name: .customLong("no-torch"), help: "Skip PyTorch.")
+    var noTorch = false
+
+    func run() throws {
+        let result = try AudioBenchCommand.run(weights: weights, audio: audio, seconds: seconds, threads: threads,
+                                               repeats: repeats, torch: !noTorch)
+        print(json ? result.json() : AudioBenchCommand.table(result))
     }
 }

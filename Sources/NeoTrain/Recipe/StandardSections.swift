@@ -76,6 +76,9 @@ public struct TrainSection: RecipeSection {
     public var keepLast = 3
     public var ema = 0.0
     public var logEvery = 10
+    /// Recompute each block in backward instead of keeping its activations (model kinds with
+    /// blocks: vocal). Less memory, more time, the same numbers.
+    public var gradientCheckpointing = false
     public init() {}
     public static var fields: [RecipeField<Self>] {[
         .integer("steps", \.steps, .atLeast(1), "optimiser steps"),
@@ -86,5 +89,6 @@ public struct TrainSection: RecipeSection {
         .integer("keep_last", \.keepLast, .atLeast(1), "checkpoints kept (plus the best)"),
         .number("ema", \.ema, .unitHalfOpen, "EMA decay of the parameters; 0 turns EMA off"),
         .integer("log_every", \.logEvery, .atLeast(1), "plain progress line every N steps when not on a terminal"),
+        .flag("gradient_checkpointing", \.gradientCheckpointing, "recompute each block in backward (less memory, same numbers); kinds without blocks ignore it"),
     ]}
 }

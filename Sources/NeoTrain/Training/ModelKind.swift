@@ -40,6 +40,7 @@ public struct ModelKind: Sendable {
     public static let builtIn: [ModelKind] = [
         ToyRegression.kind,
         RewardTraining.kind,
+        VocalKind.kind,
     ]
 }
 

@@ -1,0 +1,60 @@
+import Foundation
+import NeoAudio
+import NeoData
+
+/// `neo-train data …`: the dataset commands. Each returns the text to print; failures are
+/// thrown with one-line descriptions.
+public enum DataCommand {
+    /// `data synth`: the synthetic performer corpus.
+    public static func synth(identities: Int, minutes: Double, seed: Int, out: String, threads: Int = 2) throws -> String {
+        guard identities >= 1 else { throw TrainError("--identities: expected an integer ≥ 1, got \(identities)") }
+        guard minutes > 0 && minutes.isFinite else { throw TrainError("--minutes: expected a positive number, got \(minutes)") }
+        guard seed >= 0 else { throw TrainError("--seed: expected an integer ≥ 0, got \(seed)") }
+        let start = DispatchTime.now().uptimeNanoseconds
+        let report = try SyntheticPerformer.synthesize(identities: identities, minutes: minutes, seed: UInt64(seed), out: out,
+                                                       threads: threads) { line in
+            FileHandle.standardOutput.write(Data(("  " + line + "\n").utf8))
+        }
+        let elapsed = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+        return String(format: "wrote %@: %d clips, %.1f min of speech, %d identities, %d shards in %.1f s",
+                      report.folder, report.clips, report.seconds / 60, report.identities.count, report.shards.count, elapsed)
+    }
+
+    /// `data stats DIR [--json]`.
+    public static func stats(folder: String, json: Bool) throws -> String {
+        let stats = try DatasetStats.compute(folder: folder)
+        return json ? try stats.json() : stats.table()
+    }
+
+    /// `data import --audio DIR --motion DIR --manifest FILE [--consent FILE] --out DIR`. The
+    /// consent file defaults to `consent.json` beside the manifest.
+    public static func importClips(audio: String, motion: String, manifest: String, consent: String?, out: String) throws -> String {
+        let consentPath = consent ?? ((manifest as NSString).deletingLastPathComponent as NSString).appendingPathComponent(ConsentBook.fileName)
+        if consent == nil && !FileManager.default.fileExists(atPath: consentPath) {
+            throw TrainError("\(consentPath): no consent file beside the manifest; pass --consent FILE (signed records, docs/dataset-format.md)")
+        }
+        let report = try DataImporter.importClips(audioDir: audio, motionDir: motion, manifest: manifest, consent: consentPath, out: out)
+        return String(format: "imported %d clips (%.1f min) into %@ (%d shards)", report.clips, report.seconds / 60, report.folder, report.shards.count)
+    }
+
+    /// `data features --audio FILE --out FILE.h5`: log-mel and every hidden state of one file.
+    public static func features(audio: String, out: String, weights: String?) throws -> String {
+        let extractor = try AudioFeatureCache.extractor(weights: weights)
+        let f = try extractor.extract(audio: audio, to: out)
+        return "wrote \(out): log_mel \(f.logMel.shape), hidden_states \(f.hiddenStates.shape) for \(String(format: "%.2f", f.duration)) s of audio"
+    }
+
+    /// `data features --dataset DIR`: caches the hidden states of every clip in its shard.
+    public static func features(dataset: String, weights: String?, force: Bool) throws -> String {
+        var last = DispatchTime.now().uptimeNanoseconds
+        let r = try AudioFeatureCache.cacheDataset(folder: dataset, weights: weights, force: force) { line in
+            let now = DispatchTime.now().uptimeNanoseconds
+            if now - last > 2_000_000_000 { last = now; FileHandle.standardOutput.write(Data(("  " + line + "\n").utf8)) }
+        }
+        if r.skipped {
+            return "\(dataset): every clip already holds features of \(r.layers) layers × \(r.width) (pass --force to recompute)"
+        }
+        return String(format: "%@: cached %d layers × %d features for %d clips (%.1f min of audio) in %.1f s (%.0f× real time)",
+                      dataset, r.layers, r.width, r.clips, r.seconds / 60, r.elapsed, r.seconds / max(r.elapsed, 1e-9))
+    }
+}

@@ -1,0 +1,109 @@
+import ArgumentParser
+import Foundation
+import NeoTrain
+
+struct DataGroup: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "data",
+        abstract: "Make, inspect and import datasets; cache audio features.",
+        subcommands: [DataSynth.self, DataStats.self, DataImport.self, DataFeatures.self])
+}
+
+struct DataSynth: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "synth",
+        abstract: "Generate a synthetic performer corpus (espeak-ng speech, ground-truth motion, consent).")
+
+    @Option(help: "Number of speakers.")
+    var identities: Int
+
+    @Option(help: "Minutes of speech in all.")
+    var minutes: Double
+
+    @Option(help: "Seed; the same seed gives byte-identical shards.")
+    var seed = 0
+
+    @Option(help: "Output dataset folder (must not exist or be empty).")
+    var out: String
+
+    @Option(help: "Worker threads.")
+    var threads = 2
+
+    func run() throws {
+        print(try DataCommand.synth(identities: identities, minutes: minutes, seed: seed, out: out, threads: threads))
+    }
+}
+
+struct DataStats: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "stats",
+        abstract: "Per emotion and identity: lip/energy correlation, blink rate, pose statistics.")
+
+    @Argument(help: "Dataset folder.")
+    var folder: String
+
+    @Flag(help: "Print JSON instead of a table.")
+    var json = false
+
+    func run() throws {
+        print(try DataCommand.stats(folder: folder, json: json))
+    }
+}
+
+struct DataImport: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "import",
+        abstract: "Import audio files + .npy motion (float32 [T, D], 25 fps) listed in a CSV or JSON manifest.")
+
+    @Option(help: "Folder of audio files.")
+    var audio: String
+
+    @Option(help: "Folder of .npy motion files.")
+    var motion: String
+
+    @Option(help: "Manifest (CSV with a header row, or JSON): clip, identity, emotion, language, consent.")
+    var manifest: String
+
+    @Option(help: "Signed consent records (default: consent.json beside the manifest).")
+    var consent: String?
+
+    @Option(help: "Output dataset folder (must not exist or be empty).")
+    var out: String
+
+    func run() throws {
+        print(try DataCommand.importClips(audio: audio, motion: motion, manifest: manifest, consent: consent, out: out))
+    }
+}
+
+struct DataFeatures: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "features",
+        abstract: "Whisper log-mel and all hidden states: of one file (--audio, --out), or cached into every clip of a dataset (--dataset).")
+
+    @Option(help: "Audio file (any format libsndfile reads).")
+    var audio: String?
+
+    @Option(help: "Output features file (.h5) for --audio.")
+    var out: String?
+
+    @Option(help: "Dataset folder whose clips get cached features.")
+    var dataset: String?
+
+    @Option(help: "Whisper encoder weights (default: Checkpoints/pretrained/whisper-tiny-en.safetensors, made by scripts/setup.sh).")
+    var weights: String?
+
+    @Flag(help: "Recompute features a dataset already holds.")
+    var force = false
+
+    func run() throws {
+        switch (audio, out, dataset) {
+        case (let audio?, let out?, nil):
+            print(try DataCommand.features(audio: audio, out: out, weights: weights))
+        case (nil, nil, let dataset?):
+            print(try DataCommand.features(dataset: dataset, weights: weights, force: force))
+        case (_?, nil, nil): throw TrainError("data features: --audio needs --out FILE.h5")
+        case (nil, _?, nil): throw TrainError("data features: --out goes with --audio FILE")
+        default: throw TrainError("data features: give either --audio FILE --out FILE.h5, or --dataset DIR")
+        }
+    }
+}
