@@ -7,7 +7,7 @@ struct Plot: ParsableCommand {
         abstract: "Write a run's training curves (metrics.jsonl) as curves.csv and curves.svg.")
 
     @Argument(help: "Run folder (holds metrics.jsonl).")
-    var run: String
+    var folder: String
 
     @Option(help: "Output folder (default: the run folder).")
     var out: String?
@@ -19,7 +19,7 @@ struct Plot: ParsableCommand {
     var title: String?
 
     func run() throws {
-        let written = try Curves.write(run: run, out: out ?? run, keys: keys.split(separator: ",").map(String.init), title: title)
+        let written = try Curves.write(run: folder, out: out ?? folder, keys: keys.split(separator: ",").map(String.init), title: title)
         print("wrote " + written.joined(separator: ", "))
     }
 }

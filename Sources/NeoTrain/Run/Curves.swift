@@ -52,9 +52,14 @@ public enum Curves {
             let step = x0 + (x1 - x0) * Double(i) / 5
             s += "<text x=\"\(f(px(step)))\" y=\"\(f(top + ph + 18))\" text-anchor=\"middle\">\(Int(step.rounded()))</text>\n"
         }
-        let ticks: [Double] = logY ? stride(from: ceil(y0), through: floor(y1), by: 1).map { pow(10, $0) }
-            + stride(from: ceil(y0), through: floor(y1), by: 1).flatMap { e in [2.0, 5.0].map { $0 * pow(10, e) } }.filter { ty($0) <= y1 }
-            : (0...4).map { y0 + (y1 - y0) * Double($0) / 4 }
+        var ticks: [Double] = []
+        if logY {
+            for e in stride(from: floor(y0), through: ceil(y1), by: 1) {
+                for m in [1.0, 2.0, 5.0] { ticks.append(m * pow(10, e)) }
+            }
+        } else {
+            for i in 0...4 { ticks.append(y0 + (y1 - y0) * Double(i) / 4) }
+        }
         for v in ticks where ty(v) >= y0 - 1e-9 && ty(v) <= y1 + 1e-9 {
             s += "<line x1=\"\(f(left))\" x2=\"\(f(left + pw))\" y1=\"\(f(py(v)))\" y2=\"\(f(py(v)))\" stroke=\"#ddd\"/>\n"
             s += "<text x=\"\(f(left - 6))\" y=\"\(f(py(v) + 4))\" text-anchor=\"end\">\(String(format: "%g", v))</text>\n"
