@@ -42,14 +42,34 @@ final class VocalWiringTests: XCTestCase {
         var config = VocalConfig()
         config.latentDim = d; config.width = 8; config.depth = 1; config.heads = 2; config.windowFrames = 4
         config.prefixFrames = 1; config.identityDim = 4; config.audioLayers = 2; config.audioWidth = 4; config.timestepDim = 4
-        let model = try NormalizedVocal(config: config, generator: Generator(seed: 1), mean: mean, scale: scale)
-        let x = randn([2, 5, d], seed: 3)
-        XCTAssertLessThan(maxAbsoluteError(model.denormalize(model.normalize(x)), x), 1e-5)
-        let n = model.normalize(Tensor(a + b, shape: [3, d])).toArray()
+        let stats = NormalizedVocal.Statistics(motionMean: mean, motionScale: scale, referenceMean: [0, 1, 2], referenceScale: [1, 2, 4])
+        let absolute = try NormalizedVocal(config: config, relative: false, generator: Generator(seed: 1), statistics: stats)
+        let x = randn([2, 5, d], seed: 3), r = randn([2, d], seed: 4)
+        XCTAssertLessThan(maxAbsoluteError(absolute.denormalize(absolute.normalize(x, reference: r), reference: r), x), 1e-5)
+        let n = absolute.normalize(Tensor(a + b, shape: [3, d]), reference: Optional<Tensor>.none).toArray()
         XCTAssertEqual(n[0] + n[3] + n[6], 0, accuracy: 1e-5, "standardised dimension has mean 0")
+        // Relative: offsets from each sample's reference frame, then standardised.
+        let relative = try NormalizedVocal(config: config, relative: true, generator: Generator(seed: 1), statistics: stats)
+        let nr = relative.normalize(x, reference: r)
+        let expected = (x - r.unsqueeze(1) - Tensor(mean, shape: [d])) / Tensor(scale, shape: [d])
+        XCTAssertLessThan(maxAbsoluteError(nr, expected), 1e-5)
+        XCTAssertLessThan(maxAbsoluteError(relative.denormalize(nr, reference: r), x), 1e-5)
+        XCTAssertLessThan(maxAbsoluteError(relative.normalizeReference(r), (r - Tensor([0, 1, 2], shape: [d])) / Tensor([1, 2, 4], shape: [d])), 1e-6)
+        // A batch: motion, prefix and identity clip relative to the reference frame (the identity
+        // clip's first frame by default); the reference token standardised as an absolute frame.
+        let clip = randn([2, 4, d], seed: 5)
+        let batch = VocalBatch(motion: x, audio: randn([2, 2, 10, 4], seed: 6), identity: clip, emotion: [0, 1],
+                               prefix: randn([2, 1, d], seed: 7))
+        let nb = relative.normalized(batch)
+        let r0 = clip.slice(dim: 1, start: 0, end: 1).squeeze(1).contiguous()
+        XCTAssertLessThan(maxAbsoluteError(nb.motion, relative.normalize(x, reference: r0)), 1e-6)
+        XCTAssertLessThan(maxAbsoluteError(nb.conditions.identity!, relative.normalize(clip, reference: r0)), 1e-6)
+        XCTAssertLessThan(maxAbsoluteError(nb.conditions.prefix!, relative.normalize(batch.conditions.prefix!, reference: r0)), 1e-6)
+        XCTAssertLessThan(maxAbsoluteError(nb.conditions.reference!, relative.normalizeReference(r0)), 1e-6)
         // The statistics are frozen parameters: in the state dict, out of the trainable set.
-        XCTAssertNotNil(model.stateDict()["motionMean"])
-        XCTAssertFalse(model.trainableParameters().contains { $0.0 == "motionMean" || $0.0 == "motionScale" })
+        XCTAssertNotNil(relative.stateDict()["motionMean"])
+        XCTAssertNotNil(relative.stateDict()["referenceScale"])
+        XCTAssertFalse(relative.trainableParameters().contains { !$0.0.hasPrefix("vocal.") })
     }
 
     func testGuidanceAndEmotionArguments() throws {

@@ -81,6 +81,7 @@ private func vocalSettings(_ recipe: [String: [String: String]], file: String) t
         case "cfg_audio": guidance.audio = try num(v, key)
         case "cfg_identity": guidance.identity = try num(v, key)
         case "cfg_reference": guidance.reference = try num(v, key)
+        case "relative_motion": guard v == "true" || v == "false" else { throw VocalError("\(file): vocal.relative_motion = \(v)") }
         default: throw VocalError("\(file): unknown key vocal.\(key)")
         }
     }

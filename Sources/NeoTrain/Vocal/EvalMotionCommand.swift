@@ -7,8 +7,9 @@ import Vocal
 /// `neo-train eval motion`: motion metrics of a VOCAL checkpoint's samples against the ground
 /// truth of held-out identities, next to two references the model must beat —
 ///
-/// - **mean motion**: the average frame of the training split, held still (no lip sync, the
-///   spread of the data collapsed to a point);
+/// - **mean motion**: the training split's mean motion held still (relative to the speaker's
+///   reference frame when the model works relative to it): no lip sync, the spread of the data
+///   collapsed to a point;
 /// - **audio from other clips**: the same model, identity, emotion and seeds, but each clip's
 ///   audio features replaced by another held-out clip's (tiled to the length), which shows how
 ///   much of the lip sync comes from listening;
@@ -42,6 +43,9 @@ public enum EvalMotionCommand {
         public var metrics: MotionMetricReport
         /// Mean correlation of the lip opening with the audio energy envelope.
         public var lipEnergyCorrelation: Double?
+        /// Fréchet distance on the motion as it is (head angles in degrees dominate it);
+        /// `metrics.frechetDistance` is on motion standardised per dimension.
+        public var frechetDistanceUnstandardised: Double?
         public var seconds: Double?
     }
 
@@ -83,7 +87,7 @@ public enum EvalMotionCommand {
             }
             let widths = (0..<header.count).map { c in lines.map { $0[c].count }.max()! }
             var out = "\(clips) clips (\(String(format: "%.1f", minutes)) min) of \(split) identities \(identities.joined(separator: ", ")) from \(data); checkpoint step \(step) (\(weights) weights); \(sampler), \(steps) steps, cfg audio=\(cfgAudio) identity=\(cfgIdentity) reference=\(cfgReference), seed \(seed)\n"
-            out += "lip sync r: correlation of the lip opening with the \(lipSyncReference); lip~energy r: with the audio energy envelope; Fréchet: vs the real clips' motion features\n"
+            out += "lip sync r: correlation of the lip opening with the \(lipSyncReference); lip~energy r: with the audio energy envelope; Fréchet: vs the real clips' windowed features of motion standardised per dimension\n"
             for (i, l) in lines.enumerated() {
                 out += l.enumerated().map { c, s in c == 0 ? s.padding(toLength: widths[c], withPad: " ", startingAt: 0)
                     : String(repeating: " ", count: widths[c] - s.count) + s }.joined(separator: "  ") + "\n"
@@ -151,11 +155,23 @@ public enum EvalMotionCommand {
         let real = clips.map(\.motion)
         let tracks = clips.map { MotionMetrics.lipOpening($0.motion, geometry: geometry) }
 
+        // The Fréchet distance compares motion standardised per dimension with the training
+        // split's statistics of absolute frames, so keypoint offsets (thousandths of a face) and
+        // head angles (degrees) weigh alike.
+        let mean = loaded.model.referenceMean.value.toArray(), scale = loaded.model.referenceScale.value.toArray()
+        func standardised(_ c: MotionClip) -> MotionClip {
+            MotionClip(values: c.values.enumerated().map { ($0.element - mean[$0.offset % c.dim]) / scale[$0.offset % c.dim] },
+                       frames: c.frames, dim: c.dim)
+        }
+        let realStandardised = real.map(standardised)
         func score(_ name: String, _ generated: [MotionClip], seconds: Double? = nil) -> Row {
             var m = MotionMetricReport.evaluate(generated: generated, tracks: tracks, tracksAreViseme: true, real: real, geometry: geometry)
             m.lipSyncReference = "ground-truth lip opening"
+            let raw = m.frechetDistance
+            m.frechetDistance = MotionMetrics.frechetDistance(generated: generated.map(standardised), real: realStandardised)
             let energy = zip(generated, clips).map { MotionMetrics.lipSyncCorrelation($0, track: $1.energy, geometry: geometry) }
-            return Row(name: name, metrics: m, lipEnergyCorrelation: energy.reduce(0, +) / Double(energy.count), seconds: seconds)
+            return Row(name: name, metrics: m, lipEnergyCorrelation: energy.reduce(0, +) / Double(energy.count),
+                       frechetDistanceUnstandardised: raw, seconds: seconds)
         }
 
         func sampleAll(_ weights: GuidanceWeights, audio: (Int) -> Tensor) throws -> ([MotionClip], Double) {
@@ -177,11 +193,14 @@ public enum EvalMotionCommand {
         let (samples, seconds) = try sampleAll(settings.guidance) { clips[$0].features }
         rows.append(score("model", samples, seconds: seconds))
 
-        // Mean-motion baseline: the average frame of the training split (the model's own
-        // standardisation mean). Its lips never move, so offsets are undefined.
-        let mean = loaded.model.motionMean.value.toArray()
+        // Mean-motion baseline: the training split's mean motion held still — relative to the
+        // clip's reference frame when the model works relative to it (the best constant given
+        // what the model is given), else the mean frame. Its lips never move, so offsets are
+        // undefined.
         var meanRow = score("mean motion", clips.map { c in
-            MotionClip(values: Array((0..<c.frames).map { _ in mean }.joined()), frames: c.frames, dim: config.latentDim)
+            let r = c.identity.slice(dim: 1, start: 0, end: 1).squeeze(1).contiguous()
+            let still = loaded.model.denormalize(Tensor.zeros([1, c.frames, config.latentDim]), reference: r)
+            return MotionClip(still.reshape([c.frames, config.latentDim]))
         })
         meanRow.metrics.meanAbsoluteOffset = nil
         meanRow.metrics.syncDistance = nil

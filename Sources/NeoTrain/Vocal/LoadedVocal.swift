@@ -34,7 +34,7 @@ public struct LoadedVocal: @unchecked Sendable {
         let recipe = try Recipe.parse(text: c.recipe, source: "\(path) (recipe)", kinds: ModelKind.builtIn.map(\.schema))
         var config = VocalKind.config(recipe)
         config.gradientCheckpointing = false
-        let model = try NormalizedVocal(config: config, generator: Generator(seed: 0))
+        let model = try NormalizedVocal(config: config, relative: recipe.section(VocalSection.self).relativeMotion, generator: Generator(seed: 0))
         let useEMA = preferEMA && !c.ema.isEmpty
         do {
             try model.load(stateDict: useEMA ? c.ema : c.model, strict: true)

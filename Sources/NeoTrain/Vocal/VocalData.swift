@@ -96,16 +96,24 @@ public final class VocalDataset: @unchecked Sendable {
         return try DatasetLoader(folder: folder, options: o)
     }
 
-    /// Per-dimension mean and standard deviation of every motion frame of a split
-    /// (`NormalizedVocal.statistics`).
-    public func motionStatistics(_ split: DatasetSplit) throws -> (mean: [Float], scale: [Float]) {
-        var clips: [[Float]] = []
+    /// Standardisation statistics of a split (`NormalizedVocal`): of absolute frames, and of
+    /// the motion the network sees (offsets from each window's reference frame when `relative`).
+    public func motionStatistics(_ split: DatasetSplit, relative: Bool) throws -> NormalizedVocal.Statistics {
+        var absolute: [[Float]] = [], offsets: [[Float]] = []
+        let d = config.latentDim
         for info in self.clips(split) {
             guard let reader = dataset.reader(for: info) else { throw TrainError("\(info.shard): shard not open") }
-            clips.append(try reader.read(info.id, audio: false, labels: false).motion)
+            let m = try reader.read(info.id, audio: false, labels: false).motion
+            absolute.append(m)
+            if relative {
+                let r = Array(try reference(forClip: info.id).prefix(d))
+                offsets.append(m.enumerated().map { $0.element - r[$0.offset % d] })
+            }
         }
-        guard !clips.isEmpty else { throw TrainError("\(folder): the \(split.rawValue) split has no clips") }
-        return NormalizedVocal.statistics(clips, dim: config.latentDim)
+        guard !absolute.isEmpty else { throw TrainError("\(folder): the \(split.rawValue) split has no clips") }
+        let a = NormalizedVocal.statistics(absolute, dim: d)
+        let m = relative ? NormalizedVocal.statistics(offsets, dim: d) : a
+        return NormalizedVocal.Statistics(motionMean: m.mean, motionScale: m.scale, referenceMean: a.mean, referenceScale: a.scale)
     }
 
     // MARK: Identity references

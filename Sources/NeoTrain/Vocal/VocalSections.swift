@@ -96,6 +96,7 @@ public struct VocalSection: RecipeSection {
     public var cfgAudio = 2.0
     public var cfgIdentity = 1.0
     public var cfgReference = 1.0
+    public var relativeMotion = true
     public init() {}
 
     public static var fields: [RecipeField<Self>] {[
@@ -113,6 +114,7 @@ public struct VocalSection: RecipeSection {
         .number("cfg_audio", \.cfgAudio, .any, "guidance weight w_a"),
         .number("cfg_identity", \.cfgIdentity, .any, "guidance weight w_i (identity features and emotion)"),
         .number("cfg_reference", \.cfgReference, .any, "guidance weight w_r (reference-frame token)"),
+        .flag("relative_motion", \.relativeMotion, "model motion as offsets from the reference frame (NormalizedVocal)"),
     ]}
 
     public var flowMatching: FlowMatchingSettings {

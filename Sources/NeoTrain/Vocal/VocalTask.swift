@@ -79,9 +79,9 @@ public final class VocalTask: TrainingTask {
         let data = try VocalDataset(folder: d.path, config: config, data: d)
         source = try VocalBatchSource(data: data, batch: recipe.train.batch, seed: seed)
         validation = try data.fixedBatches(.validation, count: d.validationBatches, batch: recipe.train.batch, seed: seed)
-        let stats = try data.motionStatistics(.train)
-        vocal = try NormalizedVocal(config: config, generator: Generator.stream(seed: seed, "model-init"),
-                                    mean: stats.mean, scale: stats.scale)
+        let stats = try data.motionStatistics(.train, relative: v.relativeMotion)
+        vocal = try NormalizedVocal(config: config, relative: v.relativeMotion, generator: Generator.stream(seed: seed, "model-init"),
+                                    statistics: stats)
         flow = Generator.stream(seed: seed, "flow-matching")
         validationSeed = UInt64(seed) &+ 0x5EED
         let train = data.identities(.train), held = data.identities(.validation)
