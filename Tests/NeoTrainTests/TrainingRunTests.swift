@@ -214,7 +214,7 @@ final class TrainingRunTests: XCTestCase {
             ([outOfRange], "\(outOfRange): optim.lr: expected a positive number, got -1"),
             ([missingFile], "\(missingFile): recipe file not found"),
             ([malformed], "\(malformed): line 5, column 9: malformed TOML: "),
-            ([missingKind], "\(missingKind): model.kind: missing required key (expected one of \"toy-regression\", \"reward\")"),
+            ([missingKind], "\(missingKind): model.kind: missing required key (expected one of \"toy-regression\", \"reward\", \"vocal\")"),
             ([unknownSection], "\(unknownSection): [optimiser]: unknown section (known sections: run, model, data, optim, train)"),
             ([recipePath, "--set", "optim.lr=fast"], "--set optim.lr=fast: optim.lr: expected a positive number, got the string \"fast\""),
             ([recipePath, "--set", "optim.lrate=0.1"], "--set optim.lrate=0.1: optim.lrate: unknown key (known keys in [optim]: optimizer, lr, betas, eps, momentum, weight_decay, warmup, schedule, min_lr_ratio, clip)"),
