@@ -233,9 +233,9 @@ final class GRPOCommandTests: XCTestCase {
         let recipePath = PythonCrossCheck.repoRoot.appendingPathComponent("Recipes/vocal-tiny.toml").path
         let text = try String(contentsOfFile: recipePath, encoding: .utf8)
         let config = try VocalCheckpoint.config(ofRecipe: recipePath)
-        XCTAssertEqual(config.latentDim, 70); XCTAssertEqual(config.width, 32); XCTAssertEqual(config.audioLayers, 3)
+        XCTAssertEqual(config.latentDim, 70); XCTAssertEqual(config.width, 32); XCTAssertEqual(config.audioLayers, 5)
         let model = try VocalModel(config: config, generator: Generator(seed: 1))
-        XCTAssertEqual(model.parameterCount, 72_793)
+        XCTAssertEqual(model.parameterCount, 93_275)  // audio 5 × 384 (Whisper tiny.en shape)
         let path = folder.appendingPathComponent("pretrained.h5").path
         var c = Checkpoint(step: 40, modelKind: "vocal", recipe: text)
         c.model = model.stateDict(copy: false)

@@ -64,7 +64,7 @@ final class RecipeTests: XCTestCase {
                        "t.toml: optim.lr: expected a positive number, got the string \"fast\"")
         XCTAssertEqual(failure(minimal + "[train]\nsteps = 2.5\n"), "t.toml: train.steps: expected an integer ≥ 1, got 2.5")
         XCTAssertEqual(failure(minimal + "[train]\nstep = 2\n"),
-                       "t.toml: train.step: unknown key (known keys in [train]: steps, batch, accumulation, eval_every, checkpoint_every, keep_last, ema, log_every)")
+                       "t.toml: train.step: unknown key (known keys in [train]: steps, batch, accumulation, eval_every, checkpoint_every, keep_last, ema, log_every, gradient_checkpointing)")
         XCTAssertEqual(failure(minimal + "[optim]\nschedule = \"cosin\"\n"),
                        "t.toml: optim.schedule: expected one of \"constant\", \"cosine\", \"linear\", got the string \"cosin\"")
         XCTAssertEqual(failure(minimal + "[optim]\nbetas = [0.9]\n"),
@@ -75,8 +75,8 @@ final class RecipeTests: XCTestCase {
                        "t.toml: [trian]: unknown section (known sections: run, model, data, optim, train)")
         XCTAssertEqual(failure("[train]\nsteps = 1\n"),
                        "t.toml: model.kind: missing required key (expected one of \"toy-regression\")")
-        XCTAssertEqual(failure("[model]\nkind = \"vocal\"\n"),
-                       "t.toml: model.kind: expected one of \"toy-regression\", got the string \"vocal\"")
+        XCTAssertEqual(failure("[model]\nkind = \"vocals\"\n"),
+                       "t.toml: model.kind: expected one of \"toy-regression\", got the string \"vocals\"")
         XCTAssertEqual(failure("steps = 1\n" + minimal),
                        "t.toml: steps: expected a section ([steps] table), got 1; keys belong inside a section such as [optim]")
         XCTAssertEqual(failure(minimal + "[train]\nsteps = [1, 2\n"),

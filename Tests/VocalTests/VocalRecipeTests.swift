@@ -131,7 +131,7 @@ final class VocalRecipeTests: XCTestCase {
         let evalBatches = [batch]
         let before = flowMatchingValidationLoss(model: model, batches: evalBatches, settings: fm, seed: 5)
         let g = Generator(seed: 6)
-        for _ in 0..<80 {
+        for _ in 0..<160 {
             let tape = Tape()
             tape.backward(tape.record { flowMatchingLoss(model: model, batch: batch, settings: fm, generator: g) })
             clipGradientNorm(model.parameters(), maxNorm: 1)

@@ -14,6 +14,8 @@ public enum VocalBenchmark {
         /// Median seconds of one training step (forward, backward, AdamW).
         public var stepSeconds: Double
         public var allStepSeconds: [Double]
+        /// Median CPU seconds (all threads) of a step: less sensitive to other work on the machine.
+        public var stepCPUSeconds: Double?
         public var threads: Int
     }
 
@@ -29,6 +31,8 @@ public enum VocalBenchmark {
         /// Median seconds to sample the motion from cached features.
         public var seconds: Double
         public var allSeconds: [Double]
+        /// Median CPU seconds (all threads).
+        public var cpuSeconds: Double?
         /// Seconds of Whisper features for the same audio (when the weights are present).
         public var featureSeconds: Double?
     }
@@ -59,16 +63,16 @@ public enum VocalBenchmark {
         public func table() -> String {
             func s(_ v: Double) -> String { String(format: "%.3f s", v) }
             var out = "VOCAL \(recipe): \(parameters) parameters, batch \(batch) windows of \(windowFrames) frames (+\(prefixFrames) prefix, 1 reference), identity clips of \(referenceFrames) frames, \(ours.threads) threads\n"
-            out += "training step   ours \(s(ours.stepSeconds))"
+            out += "training step   ours \(s(ours.stepSeconds))" + (ours.stepCPUSeconds.map { " (CPU \(s($0)))" } ?? "")
             if let t = torch {
-                out += "   torch \(torchVersion ?? "") \(s(t.stepSeconds))   speedup \(String(format: "%.2f×", speedupOverTorch ?? 0))"
+                out += "   torch \(torchVersion ?? "") \(s(t.stepSeconds))" + (t.stepCPUSeconds.map { " (CPU \(s($0)))" } ?? "") + "   speedup \(String(format: "%.2f×", speedupOverTorch ?? 0))"
                 if let e = velocityRelativeError { out += "   same velocity within \(String(format: "%.1e", e)) (relative)" }
             } else {
                 out += "   torch: \(torchUnavailable ?? "unavailable")"
             }
             out += "\n"
             let sm = sampling
-            out += "sampling        \(String(format: "%.0f", sm.audioSeconds)) s of audio, \(sm.steps) \(sm.sampler) steps, \(sm.conditionSets) condition sets (cfg \(sm.cfgAudio)/\(sm.cfgIdentity)/\(sm.cfgReference)), \(sm.windows) windows: \(s(sm.seconds))"
+            out += "sampling        \(String(format: "%.0f", sm.audioSeconds)) s of audio, \(sm.steps) \(sm.sampler) steps, \(sm.conditionSets) condition sets (cfg \(sm.cfgAudio)/\(sm.cfgIdentity)/\(sm.cfgReference)), \(sm.windows) windows: \(s(sm.seconds))" + (sm.cpuSeconds.map { " (CPU \(s($0)))" } ?? "")
             if let f = sm.featureSeconds { out += " (+ Whisper features \(s(f)))" }
             return out + "\n"
         }
@@ -137,13 +141,15 @@ public enum VocalBenchmark {
         var bundle: [String: Tensor] = [:]
         for (path, p) in model.namedParameters() { bundle[path] = p.value.clone() }
         step()
-        var times: [Double] = []
+        var times: [Double] = [], cpu: [Double] = []
         for _ in 0..<repeats {
+            let c0 = processCPUSeconds()
             let t0 = DispatchTime.now().uptimeNanoseconds
             step()
             times.append(Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9)
+            cpu.append(processCPUSeconds() - c0)
         }
-        let ours = Timing(stepSeconds: median(times), allStepSeconds: times, threads: threads)
+        let ours = Timing(stepSeconds: median(times), allStepSeconds: times, stepCPUSeconds: median(cpu), threads: threads)
 
         // Sampling 10 s of audio (features from the same fake encoder shapes), 10 Euler steps,
         // weights that need all four condition sets.
@@ -157,12 +163,13 @@ public enum VocalBenchmark {
         let longAudio = Tensor.normal([1, config.audioLayers, 2 * frames, config.audioWidth], generator: g)
         let clip = identity.slice(dim: 0, start: 0, end: 1).contiguous()
         let ref = reference.slice(dim: 0, start: 0, end: 1).contiguous()
-        var sampleTimes: [Double] = []
+        var sampleTimes: [Double] = [], sampleCPU: [Double] = []
         for i in 0..<(repeats >= 3 ? 4 : 1) {  // the first one warms up
+            let c0 = processCPUSeconds()
             let t0 = DispatchTime.now().uptimeNanoseconds
             _ = try sampler.sampleLong(audio: longAudio, identity: clip, emotion: [1], reference: ref, generator: Generator(seed: 3))
             let dt = Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9
-            if i > 0 || repeats < 3 { sampleTimes.append(dt) }
+            if i > 0 || repeats < 3 { sampleTimes.append(dt); sampleCPU.append(processCPUSeconds() - c0) }
         }
         var featureSeconds: Double? = nil
         let weightsPath = weights ?? AudioFeatureCache.defaultWeights
@@ -183,7 +190,8 @@ public enum VocalBenchmark {
                                 weights: settings.guidance)
         let sampling = Sampling(audioSeconds: seconds, steps: steps, sampler: "euler", conditionSets: plan.sets.count,
                                 windows: sampler.windows(frames: frames).count, cfgAudio: 2, cfgIdentity: 1.5, cfgReference: 1.25,
-                                seconds: median(sampleTimes), allSeconds: sampleTimes, featureSeconds: featureSeconds)
+                                seconds: median(sampleTimes), allSeconds: sampleTimes, cpuSeconds: median(sampleCPU),
+                                featureSeconds: featureSeconds)
 
         var result = Result(recipe: recipePath, parameters: model.parameterCount, batch: b, windowFrames: n, prefixFrames: k,
                             referenceFrames: r, ours: ours, sampling: sampling)
@@ -223,13 +231,20 @@ public enum VocalBenchmark {
             return result
         }
         result.torch = Timing(stepSeconds: torchStep, allStepSeconds: json["allStepSeconds"] as? [Double] ?? [torchStep],
-                              threads: json["threads"] as? Int ?? threads)
+                              stepCPUSeconds: json["stepCPUSeconds"] as? Double, threads: json["threads"] as? Int ?? threads)
         result.torchVersion = json["torchVersion"] as? String
         result.torchParameters = json["parameters"] as? Int
         result.velocityRelativeError = json["velocityRelativeError"] as? Double
         result.speedupOverTorch = torchStep / ours.stepSeconds
         return result
     }
+}
+
+/// CPU seconds used by this process so far (user + system, all threads).
+func processCPUSeconds() -> Double {
+    var u = rusage()
+    getrusage(RUSAGE_SELF.rawValue, &u)
+    return Double(u.ru_utime.tv_sec + u.ru_stime.tv_sec) + Double(u.ru_utime.tv_usec + u.ru_stime.tv_usec) / 1e6
 }
 
 /// Runs helper programs (the PyTorch references).

@@ -95,19 +95,11 @@ public enum AudioFeatureCache {
         }
         let start = DispatchTime.now().uptimeNanoseconds
         var done = 0
-        for shard in dataset.shards {
-            let writer = try ShardWriter(path: shard.path)
-            for info in shard.clips {
-                var clip = try shard.read(info.id)
-                let (values, _, _) = try clipFeatures(extractor, samples: clip.audio, frames: clip.frames,
-                                                      source: "\(shard.path): clip '\(info.id)'")
-                clip.features = values
-                clip.featureDim = layers * width
-                try writer.append(clip)
-                done += 1
-                progress?("features: \(done)/\(clips.count) clips")
-            }
-            try writer.finish()
+        try DatasetFolder.cacheFeatures(folder: folder, featureDim: layers * width) { clip in
+            let (values, _, _) = try clipFeatures(extractor, samples: clip.audio, frames: clip.frames, source: "\(folder): clip '\(clip.id)'")
+            done += 1
+            progress?("features: \(done)/\(clips.count) clips")
+            return values
         }
         let elapsed = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
         return Report(clips: clips.count, seconds: seconds, layers: layers, width: width, skipped: false, elapsed: elapsed)
