@@ -66,17 +66,20 @@ struct RewardScore: ParsableCommand {
     @Option(help: "Reward checkpoint (.h5).")
     var checkpoint: String
 
-    @Option(help: "The clip's cached audio features (.npy, [layers, frames, width] at 50 fps).")
+    @Option(help: "The clip's audio: a sound file (Whisper hidden states are computed), or its features (.npy [layers, frames, width] at 50 fps, or a .h5 of `neo-train data features`).")
     var audio: String?
 
     @Option(help: "The clip's motion (.npy, [frames, motion_dim] at 25 fps).")
     var motion: String
 
+    @Option(help: "Whisper encoder weights for a sound file (default: Checkpoints/pretrained/whisper-tiny-en.safetensors from scripts/setup.sh).")
+    var weights: String?
+
     @Flag(help: "Print one JSON object.")
     var json = false
 
     func run() throws {
-        let s = try RewardCommands.score(checkpoint: checkpoint, audio: audio, motion: motion)
+        let s = try RewardCommands.score(checkpoint: checkpoint, audio: audio, motion: motion, weights: weights)
         if json {
             let e = JSONEncoder()
             e.outputFormatting = [.sortedKeys]

@@ -1,4 +1,5 @@
 import Foundation
+import NeoAudio
 import NeoIO
 import NeoTensor
 import NeoTestSupport
@@ -142,15 +143,64 @@ final class RewardCommandTests: XCTestCase {
         let checkpoint = try trained()
         let (m, a) = try writeClip("clip", motion: [30, 70], audio: [2, 60, 8])
         XCTAssertEqual(message { try RewardCommands.score(checkpoint: checkpoint, audio: nil, motion: m) },
-                       "\(m): no audio for this motion; pass its audio features (.npy [layers, frames, width] at 50 fps)")
+                       "\(m): no audio for this motion; pass its audio (a sound file, or its features as .npy [layers, frames, width] at 50 fps or .h5)")
         try FileManager.default.removeItem(atPath: a)
         XCTAssertEqual(message { try RewardCommands.score(checkpoint: checkpoint, audio: a, motion: m) },
-                       "\(a): audio features not found (the audio for \(m))")
+                       "\(a): audio not found (the audio for \(m))")
         // A clip folder with a motion file and no audio.
         try FileManager.default.createDirectory(atPath: path("folder"), withIntermediateDirectories: true)
         try NPY.write(Tensor.zeros([30, 70]), to: path("folder") + "/x.motion.npy")
         XCTAssertEqual(message { try RewardCommands.evaluate(checkpoint: checkpoint, data: self.path("folder"), out: nil) },
                        "\(path("folder"))/x.motion.npy: missing audio (expected \(path("folder"))/x.audio.npy)")
+    }
+
+    /// Audio given as a .h5 features file or as a sound file.
+    func testFeatureFilesAndSoundFiles() throws {
+        let checkpoint = try trained()
+        let (m, a) = try writeClip("clip", motion: [30, 70], audio: [2, 60, 8], fill: 0.3)
+        let h5 = path("clip.features.h5")
+        let f = try HDF5File.create(h5)
+        try f.write(NPY.read(a), at: "/hidden_states")
+        try f.close()
+        XCTAssertEqual(try RewardCommands.score(checkpoint: checkpoint, audio: h5, motion: m),
+                       try RewardCommands.score(checkpoint: checkpoint, audio: a, motion: m))
+        // A sound file of the wrong length, then one of the right length without encoder weights.
+        let wav = path("speech.wav"), wav2 = path("speech2.wav")
+        try AudioWriter.write([Float](repeating: 0.01, count: 640 * 40), sampleRate: 16_000, to: wav)
+        XCTAssertEqual(message { try RewardCommands.score(checkpoint: checkpoint, audio: wav, motion: m) },
+                       "\(wav): audio and motion lengths do not match: 1.60 s of audio (40 frames at 25 fps) for 30 motion frames")
+        try AudioWriter.write([Float](repeating: 0.01, count: 640 * 30), sampleRate: 16_000, to: wav2)
+        XCTAssertEqual(message { try RewardCommands.score(checkpoint: checkpoint, audio: wav2, motion: m, weights: self.path("nope.safetensors")) },
+                       "\(path("nope.safetensors")): Whisper encoder weights not found (--weights)")
+    }
+
+    /// A sound file through the Whisper encoder (skipped without the converted weights of
+    /// `scripts/setup.sh`): a model reading Whisper tiny.en's 5 × 384 states scores a clip from
+    /// its .wav the same as from the features `neo-train data features` computes for it.
+    func testScoreFromASoundFile() throws {
+        let weights = PythonCrossCheck.repoRoot.appendingPathComponent(AudioFeatureCache.defaultWeights).path
+        guard FileManager.default.fileExists(atPath: weights) else { throw XCTSkip("no Whisper weights at \(weights) (run scripts/setup.sh)") }
+        let outcome = try RewardCommands.train(recipePath: recipePath, overrides: ["model.audio_layers=5", "model.audio_width=384", "train.steps=1",
+                                                                                    "train.eval_every=0", "train.ema=0.0"],
+                                               runDirectory: path("whisper-run"), resume: false, debug: DebugHooks())
+        let checkpoint = try XCTUnwrap(outcome.checkpointPath)
+        // 1.2 s of a vowel-like tone with a syllable rhythm, and 30 frames of motion.
+        let samples = (0..<(640 * 30)).map { i -> Float in
+            let t = Float(i) / 16_000
+            return 0.3 * sin(2 * .pi * 180 * t) * (0.5 + 0.5 * sin(2 * .pi * 4 * t))
+        }
+        let wav = path("tone.wav")
+        try AudioWriter.write(samples, sampleRate: 16_000, to: wav, format: .wavFloat)
+        let m = path("tone.motion.npy")
+        try NPY.write(Tensor.normal([30, 70], std: 0.01, generator: Generator(seed: 2)), to: m)
+        let fromSound = try RewardCommands.score(checkpoint: checkpoint, audio: wav, motion: m, weights: weights)
+        let extractor = try AudioFeatureCache.extractor(weights: weights)
+        let (values, layers, width) = try AudioFeatureCache.clipFeatures(extractor, samples: samples, frames: 30, source: wav)
+        XCTAssertEqual([layers, width], [5, 384])
+        try NPY.write(Tensor(values, shape: [60, 5, 384]).permute([1, 0, 2]).contiguous(), to: path("tone.audio.npy"))
+        let fromFeatures = try RewardCommands.score(checkpoint: checkpoint, audio: path("tone.audio.npy"), motion: m)
+        XCTAssertEqual(fromSound, fromFeatures)
+        XCTAssertTrue(fromSound.overall.isFinite)
     }
 
     func testMotionOfTheWrongWidth() throws {

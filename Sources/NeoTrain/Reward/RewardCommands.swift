@@ -64,14 +64,13 @@ public enum RewardCommands {
         public var frames: Int
     }
 
-    /// `reward score --checkpoint CKPT --audio FEATURES.npy --motion FILE.npy`.
-    public static func score(checkpoint: String, audio: String?, motion: String) throws -> ClipScore {
+    /// `reward score --checkpoint CKPT --audio FILE --motion FILE.npy [--weights WHISPER]`: the
+    /// audio is a sound file (Whisper hidden states computed with `weights`), or its features
+    /// (.npy or a .h5 features file); see `RewardClipFiles.load`.
+    public static func score(checkpoint: String, audio: String?, motion: String, weights: String? = nil) throws -> ClipScore {
         let loaded = try LoadedRewardModel.load(checkpoint)
-        if let audio, !audio.hasSuffix(".npy") {
-            throw TrainError("\(audio): raw audio is not read here yet; pass the clip's cached audio features as .npy ([layers, frames, width] at 50 fps, as the audio feature extractor writes them)")
-        }
         let c = loaded.model.config
-        let clip = try RewardClipFiles.load(motion: motion, audio: audio, expectMotionDim: c.motionDim)
+        let clip = try RewardClipFiles.load(motion: motion, audio: audio, expectMotionDim: c.motionDim, weights: weights)
         guard clip.audioLayers == c.audioLayers, clip.audioWidth == c.audioWidth else {
             throw TrainError("\(audio ?? ""): audio features have \(clip.audioLayers) layers of width \(clip.audioWidth); the reward model expects \(c.audioLayers) of width \(c.audioWidth)")
         }

@@ -1,4 +1,5 @@
 import Foundation
+import NeoAudio
 import NeoData
 import NeoIO
 import NeoTensor
@@ -9,19 +10,26 @@ import RewardModel
 /// folder holds such pairs and optionally `clips.json`, an object mapping NAME to
 /// `{"identity": "...", "language": "..."}`.
 public enum RewardClipFiles {
-    /// One clip from its two files; every problem names the file.
+    /// One clip from its two files; every problem names the file. The audio is
+    ///
+    /// - `.npy`: hidden states `[L, 2T, W]` or one feature `[2T, W]`;
+    /// - `.h5`: a features file of `neo-train data features --audio … --out FILE.h5`
+    ///   (`/hidden_states` `[L, 2T, W]`);
+    /// - anything else: an audio file (any format libsndfile reads), turned into Whisper hidden
+    ///   states by the encoder at `weights` (default: the one `scripts/setup.sh` converts); its
+    ///   length must match the motion's within one frame (40 ms).
     public static func load(motion motionPath: String, audio audioPath: String?, id: String? = nil,
                             identity: String = "", language: String = "",
-                            expectMotionDim: Int? = nil) throws -> PerformanceClip {
+                            expectMotionDim: Int? = nil, weights: String? = nil) throws -> PerformanceClip {
         let name = id ?? URL(fileURLWithPath: motionPath).lastPathComponent
         guard FileManager.default.fileExists(atPath: motionPath) else {
             throw TrainError("\(motionPath): motion file not found")
         }
         guard let audioPath, !audioPath.isEmpty else {
-            throw TrainError("\(motionPath): no audio for this motion; pass its audio features (.npy [layers, frames, width] at 50 fps)")
+            throw TrainError("\(motionPath): no audio for this motion; pass its audio (a sound file, or its features as .npy [layers, frames, width] at 50 fps or .h5)")
         }
         guard FileManager.default.fileExists(atPath: audioPath) else {
-            throw TrainError("\(audioPath): audio features not found (the audio for \(motionPath))")
+            throw TrainError("\(audioPath): audio not found (the audio for \(motionPath))")
         }
         let motion = try readNPY(motionPath)
         guard motion.rank == 2 else {
@@ -30,7 +38,12 @@ public enum RewardClipFiles {
         if let d = expectMotionDim, motion.shape[1] != d {
             throw TrainError("\(motionPath): motion has \(motion.shape[1]) numbers per frame; the reward model expects \(d)")
         }
-        let audio = try readNPY(audioPath)
+        let audio: Tensor
+        switch URL(fileURLWithPath: audioPath).pathExtension.lowercased() {
+        case "npy": audio = try readNPY(audioPath)
+        case "h5", "hdf5": audio = try readFeaturesFile(audioPath)
+        default: audio = try whisperFeatures(audioPath, frames: motion.shape[0], weights: weights)
+        }
         let layers: Int, frames: Int, width: Int
         switch audio.rank {
         case 2: (layers, frames, width) = (1, audio.shape[0], audio.shape[1])
@@ -49,6 +62,32 @@ public enum RewardClipFiles {
         } catch let e as RewardError {
             throw TrainError("\(motionPath) with \(audioPath): \(e.problem)")
         }
+    }
+
+    /// `/hidden_states` of a features file written by `FeatureExtractor.write`.
+    static func readFeaturesFile(_ path: String) throws -> Tensor {
+        do {
+            let f = try HDF5File.open(path)
+            defer { try? f.close() }
+            guard try f.exists("/hidden_states") else {
+                throw TrainError("\(path): no /hidden_states dataset (expected a features file of `neo-train data features`)")
+            }
+            return try f.readTensor(at: "/hidden_states")
+        } catch let e as TrainError { throw e } catch {
+            throw TrainError("\(path): cannot read audio features: \(error)")
+        }
+    }
+
+    /// Whisper hidden states `[L, 2T, W]` of an audio file for `frames` motion frames.
+    static func whisperFeatures(_ path: String, frames: Int, weights: String?) throws -> Tensor {
+        let decoded = try AudioDecoder.load(path)
+        let audioFrames = decoded.samples.count / ShardFormat.samplesPerFrame
+        guard abs(audioFrames - frames) <= 1 else {
+            throw TrainError("\(path): audio and motion lengths do not match: \(String(format: "%.2f", decoded.duration)) s of audio (\(audioFrames) frames at 25 fps) for \(frames) motion frames")
+        }
+        let extractor = try AudioFeatureCache.extractor(weights: weights)
+        let (values, layers, width) = try AudioFeatureCache.clipFeatures(extractor, samples: decoded.samples, frames: frames, source: path)
+        return Tensor(values, shape: [2 * frames, layers, width]).permute([1, 0, 2]).contiguous()
     }
 
     static func readNPY(_ path: String) throws -> Tensor {
