@@ -319,7 +319,7 @@ public final class HDF5File {
                 guard len >= 0 else { throw fail("cannot list group", p) }
                 var buf = [CChar](repeating: 0, count: Int(len) + 1)
                 H5Lget_name_by_idx(g, ".", H5_INDEX_NAME, H5_ITER_INC, i, &buf, buf.count, neo_h5p_default())
-                let name = String(cString: buf)
+                let name = String(decoding: buf.prefix(Int(len)).map { UInt8(bitPattern: $0) }, as: UTF8.self)
                 out.append((name, try kind(at: HDF5File.join(p, name)) ?? .other))
             }
             return out
