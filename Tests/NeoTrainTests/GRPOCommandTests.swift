@@ -295,7 +295,7 @@ final class GRPOCommandTests: XCTestCase {
         let overrides = ["reward.kind=\"model\"", "reward.checkpoint=\"\(fitting)\"", "reward.head=\"naturalness\""]
         let setup = try GRPOCommand.prepare(recipePath: recipe, overrides: overrides)
         XCTAssertEqual(setup.reward.name, "reward-model(naturalness)")
-        let clip = setup.pool.clip(0)
+        let clip = try setup.clips.clip(0)
         XCTAssertEqual(clip.rewardAudio?.shape, [1, 3, 12, 16])
         let run = folder.appendingPathComponent("reward-run").path
         let outcome = try GRPOCommand.run(recipePath: recipe, overrides: overrides, runDirectory: run, resume: false)
