@@ -146,7 +146,8 @@ final class GRPODatasetTests: XCTestCase {
             let x = Tensor(truth.values, shape: [1, n, d])
             let network = policy.normalize(x, reference: r)
             let back = policy.motion(fromNetwork: network, conditions: e.clip.conditions)
-            XCTAssertLessThan(maxAbsoluteError(back, x), 1e-4 * Swift.max(1, truth.values.map { Swift.abs($0) }.max() ?? 0))
+            let scale = Double(truth.values.map { Swift.abs($0) }.max() ?? 0)
+            XCTAssertLessThan(maxAbsoluteError(back, x), 1e-4 * Swift.max(1, scale))
             // The reward of the network latents is the inner reward of the real motion.
             let lips = try LipOpeningReward(geometry: .synthetic, latentDim: d)
             let context = RewardContext(conditions: e.clip.conditions)
