@@ -116,7 +116,7 @@ final class GRPOCommandTests: XCTestCase {
 
         XCTAssertTrue(refusal(recipe, ["grpo.noise_level=0"]).contains("grpo.noise_level: expected a positive number"))
         XCTAssertTrue(refusal(recipe, ["grpo.replay_batch=5"]).contains("grpo.replay_batch"))
-        XCTAssertTrue(refusal(recipe, ["grpo.clips_per_iteration=7"]).contains("data.train_clips = 6"))
+        XCTAssertTrue(refusal(recipe, ["grpo.clips_per_iteration=7"]).contains("from a pool of 6 training clips"))
         XCTAssertTrue(refusal(recipe, ["grpo.sde_kind=\"ito\""]).contains("grpo.sde_kind: expected one of \"flow\", \"cps\""))
     }
 
@@ -214,9 +214,11 @@ final class GRPOCommandTests: XCTestCase {
         let (model, c) = try VocalCheckpoint.load(path: straight + "/checkpoints/step-00000004.h5", ema: true)
         XCTAssertEqual(c.modelKind, "vocal-grpo")
         XCTAssertEqual(model.config.latentDim, 4)
-        // Training moved the policy away from the starting weights.
+        // Training moved the policy away from the starting weights (GRPO checkpoints hold the
+        // whole NormalizedVocal: the network under `vocal.`).
         let start = try Checkpoint.read(from: policy).model, end = c.model
-        XCTAssertTrue(start.keys.contains { maxAbsoluteError(start[$0]!, end[$0]!) > 0 })
+        XCTAssertEqual(Set(start.keys.map { "vocal." + $0 }), Set(end.keys.filter { $0.hasPrefix("vocal.") }))
+        XCTAssertTrue(start.keys.contains { maxAbsoluteError(start[$0]!, end["vocal." + $0]!) > 0 })
         // Metrics carry the per-step figures.
         let lines = try String(contentsOfFile: straight + "/metrics.jsonl", encoding: .utf8).split(separator: "\n")
         XCTAssertEqual(lines.count, 5)
@@ -295,7 +297,7 @@ final class GRPOCommandTests: XCTestCase {
         let overrides = ["reward.kind=\"model\"", "reward.checkpoint=\"\(fitting)\"", "reward.head=\"naturalness\""]
         let setup = try GRPOCommand.prepare(recipePath: recipe, overrides: overrides)
         XCTAssertEqual(setup.reward.name, "reward-model(naturalness)")
-        let clip = setup.pool.clip(0)
+        let clip = try setup.clips.clip(0)
         XCTAssertEqual(clip.rewardAudio?.shape, [1, 3, 12, 16])
         let run = folder.appendingPathComponent("reward-run").path
         let outcome = try GRPOCommand.run(recipePath: recipe, overrides: overrides, runDirectory: run, resume: false)

@@ -1,11 +1,55 @@
+import Foundation
 import KineticGRPO
+import NeoData
 import NeoTensor
 import Vocal
+
+/// A held-out clip and, for real data, what the metrics compare it with.
+public struct GRPOEvaluationClip: @unchecked Sendable {
+    public let clip: GRPOClip
+    /// The ground-truth motion of the window (real units), when the clip is real.
+    public let truth: MotionClip?
+    public let identity: String?
+    public init(clip: GRPOClip, truth: MotionClip? = nil, identity: String? = nil) {
+        self.clip = clip
+        self.truth = truth
+        self.identity = identity
+    }
+}
+
+/// Where a GRPO run's clips come from: conditions in the policy's network space (batch 1).
+public protocol GRPOClipSource: AnyObject {
+    /// Clips in the training pool.
+    var trainCount: Int { get }
+    /// Clip `index` of the training pool (the same every time).
+    func clip(_ index: Int) throws -> GRPOClip
+    /// The held-out clips (the same every time).
+    func evaluationClips() throws -> [GRPOEvaluationClip]
+    /// The lip keypoints of the motion layout (for the lip-sync metric).
+    var geometry: LipGeometry { get }
+    /// One line for the run's log.
+    var summary: String { get }
+}
+
+extension GRPOClipSource {
+    /// The training clips of `iteration`: `count` distinct clips of the pool drawn from a
+    /// generator derived from the seed and the iteration (fewer when the pool is smaller).
+    public func trainingClips(iteration: Int, seed: Int, count: Int) throws -> [GRPOClip] {
+        let g = Generator.stream(seed: seed, "grpo-clip-order").derived(UInt64(iteration))
+        var order = Array(0..<trainCount)
+        let n = Swift.min(count, trainCount)
+        for i in 0..<n {
+            let j = i + g.nextInt(trainCount - i)
+            order.swapAt(i, j)
+        }
+        return try order.prefix(n).map(clip)
+    }
+}
 
 /// The clips a GRPO run rolls out and evaluates on. Clip i is the same every time it is asked
 /// for (its tensors come from generators derived from the run seed and i), so nothing about the
 /// data needs checkpointing.
-public struct GRPOClipPool {
+public final class GRPOClipPool: GRPOClipSource {
     public let config: VocalConfig
     public let frames: Int
     public let trainCount: Int
@@ -42,19 +86,15 @@ public struct GRPOClipPool {
         return GRPOClip(index: index, conditions: conditions, rewardAudio: extra)
     }
 
-    /// The training clips of `iteration`: `count` distinct clips of the pool drawn from a
-    /// generator derived from the seed and the iteration (fewer when the pool is smaller).
+    /// The training clips of `iteration` (see `GRPOClipSource.trainingClips`).
     public func trainingClips(iteration: Int, count: Int) -> [GRPOClip] {
-        let g = Generator.stream(seed: seed, "grpo-clip-order").derived(UInt64(iteration))
-        var order = Array(0..<trainCount)
-        let n = Swift.min(count, trainCount)
-        for i in 0..<n {
-            let j = i + g.nextInt(trainCount - i)
-            order.swapAt(i, j)
-        }
-        return order.prefix(n).map(clip)
+        // The pool's clips cannot fail.
+        (try? trainingClips(iteration: iteration, seed: seed, count: count)) ?? []
     }
 
     /// The held-out clips (indices after the training pool).
-    public var evaluationClips: [GRPOClip] { (trainCount..<(trainCount + evalCount)).map(clip) }
+    public var heldOutClips: [GRPOClip] { (trainCount..<(trainCount + evalCount)).map(clip) }
+    public func evaluationClips() throws -> [GRPOEvaluationClip] { heldOutClips.map { GRPOEvaluationClip(clip: $0) } }
+    public var geometry: LipGeometry { .synthetic }
+    public var summary: String { "\(trainCount) synthetic training clips, \(evalCount) held out" }
 }

@@ -21,10 +21,14 @@ public enum GRPOCommand {
     /// Everything a GRPO run is built from, checked against each other.
     public struct Setup {
         public let recipe: Recipe
-        public let policy: VocalModel
-        public let reference: VocalModel
+        /// The policy and its frozen reference, in the network's own latent space.
+        public let policy: NormalizedVocal
+        public let reference: NormalizedVocal
+        /// The pretraining recipe the policy descends from (carried into GRPO checkpoints).
+        public let pretrainingRecipe: String?
+        /// Scores network-space latents (the loaded reward applied to real motion).
         public let reward: MotionReward
-        public let pool: GRPOClipPool
+        public let clips: any GRPOClipSource
         public let settings: GRPOSettings
         public let evalCandidates: Int
         public let train: GRPOTrainSection
@@ -41,28 +45,51 @@ public enum GRPOCommand {
         let grpo = recipe.section(GRPOSection.self)
         let train = recipe.section(GRPOTrainSection.self)
 
-        func loadPolicy() throws -> VocalModel {
+        func loadPolicy() throws -> GRPOPolicyCheckpoint {
             do {
-                return try VocalCheckpoint.load(path: policySection.checkpoint, ema: policySection.weights == .ema,
-                                                gradientCheckpointing: policySection.gradientCheckpointing).model
+                return try GRPOPolicyCheckpoint.load(path: policySection.checkpoint, ema: policySection.weights == .ema,
+                                                     gradientCheckpointing: policySection.gradientCheckpointing)
             } catch {
                 throw TrainError("\(source): policy.checkpoint: \(error)")
             }
         }
-        let policy = try loadPolicy()
+        let loaded = try loadPolicy()
+        let policy = loaded.model
         // The reference is a second, frozen copy of the starting weights.
-        let reference = try loadPolicy()
+        let reference = try loadPolicy().model
+        reference.eval()
 
-        let reward = try makeReward(rewardSection, source: source, policy: policy.config)
-        do { try reward.checkCompatible(latentDim: policy.config.latentDim) } catch {
+        let inner = try makeReward(rewardSection, source: source, policy: policy.config)
+        do { try inner.checkCompatible(latentDim: policy.config.latentDim) } catch {
             throw TrainError("\(source): reward: \(error) (policy \(policySection.checkpoint))")
         }
-        if grpo.settings.clipsPerIteration > data.trainClips {
-            throw TrainError("\(source): grpo.clips_per_iteration: \(grpo.settings.clipsPerIteration) clips per iteration from a pool of data.train_clips = \(data.trainClips)")
+        let reward = NetworkSpaceReward(inner, space: policy)
+        let clips: any GRPOClipSource
+        switch data.source {
+        case .synthetic:
+            clips = GRPOClipPool(config: policy.config, data: data, seed: recipe.run.seed, rewardAudio: reward.audioFormat)
+        case .dataset:
+            // VOCAL's identity split: the pretraining recipe's, else the GRPO recipe's keys.
+            var split = loaded.pretrainingRecipe?.section(VocalDataSection.self) ?? VocalDataSection()
+            if loaded.pretrainingRecipe == nil {
+                split.referenceFrames = data.referenceFrames
+                split.validationIdentities = data.validationIdentities
+                split.testIdentities = data.testIdentities
+            }
+            do {
+                clips = try GRPODatasetClips(folder: data.path, space: policy, vocalData: split, data: data, seed: recipe.run.seed)
+            } catch {
+                throw TrainError("\(source): data: \(error)")
+            }
+            if inner.audioFormat != nil {
+                throw TrainError("\(source): reward: '\(inner.name)' reads audio features of another format than the policy's (\(policy.config.audioLayers) × \(policy.config.audioWidth)); dataset clips carry only the cached features")
+            }
         }
-        let pool = GRPOClipPool(config: policy.config, data: data, seed: recipe.run.seed, rewardAudio: reward.audioFormat)
-        return Setup(recipe: recipe, policy: policy, reference: reference, reward: reward, pool: pool,
-                     settings: grpo.settings, evalCandidates: grpo.evalCandidates, train: train)
+        if grpo.settings.clipsPerIteration > clips.trainCount {
+            throw TrainError("\(source): grpo.clips_per_iteration: \(grpo.settings.clipsPerIteration) clips per iteration from a pool of \(clips.trainCount) training clips")
+        }
+        return Setup(recipe: recipe, policy: policy, reference: reference, pretrainingRecipe: loaded.pretrainingRecipeText,
+                     reward: reward, clips: clips, settings: grpo.settings, evalCandidates: grpo.evalCandidates, train: train)
     }
 
     static func makeReward(_ r: GRPORewardSection, source: String, policy: VocalConfig) throws -> MotionReward {
@@ -112,7 +139,7 @@ public enum GRPOCommand {
         let totalUpdates = train.iterations * settings.updatesPerRollout
         let schedule = recipe.optim.makeSchedule(totalSteps: totalUpdates)
         let ema = train.ema > 0 ? EMA(policy, decay: Float(train.ema)) : nil
-        let learner = try GRPOLearner(policy: policy, reference: setup.reference, reward: setup.reward, settings: settings,
+        let learner = try GRPOLearner(policy: policy.vocal, reference: setup.reference.vocal, reward: setup.reward, settings: settings,
                                       optimizer: optimizer, schedule: schedule, clipNorm: Float(recipe.optim.clip), ema: ema,
                                       seed: Generator.stream(seed: recipe.run.seed, "grpo-rollouts").seed)
 
@@ -130,24 +157,26 @@ public enum GRPOCommand {
         guard start <= train.iterations else {
             throw TrainError("checkpoint is at iteration \(start), past train.iterations = \(train.iterations)")
         }
-        folder.note("grpo run in \(folder.path): \(train.iterations) iterations of \(settings.clipsPerIteration)×\(settings.groupSize) candidates, \(settings.steps) steps, trained window \(settings.window.lowerBound)..<\(settings.window.upperBound), reward \(setup.reward.name)")
+        folder.note("grpo run in \(folder.path): \(train.iterations) iterations of \(settings.clipsPerIteration)×\(settings.groupSize) candidates, \(settings.steps) steps, trained window \(settings.window.lowerBound)..<\(settings.window.upperBound), reward \(setup.reward.name); clips: \(setup.clips.summary)")
 
         let metrics = try MetricsLog(path: folder.metricsPath, keepingThrough: start)
-        let evalClips = setup.pool.evaluationClips
+        let evalClips = try setup.clips.evaluationClips()
+        var evalSeconds = 0.0
         func evaluate() throws -> [(String, Float)] {
             guard !evalClips.isEmpty else { return [] }
             let evalSeed = UInt64(recipe.run.seed) &+ 0x5eed
-            var out: [(String, Float)] = []
-            let r = try GRPOLearner.evaluate(model: policy, clips: evalClips, reward: setup.reward, settings: settings,
-                                             seed: evalSeed, candidates: setup.evalCandidates)
-            out.append(("eval_reward", Float(r.mean)))
+            let t0 = DispatchTime.now().uptimeNanoseconds
+            func once() throws -> GRPOEvaluation.Result {
+                try GRPOEvaluation.run(policy: policy, reference: setup.reference, clips: evalClips, reward: setup.reward,
+                                       settings: settings, seed: evalSeed, candidates: setup.evalCandidates, geometry: setup.clips.geometry)
+            }
+            var out = try once().named()
             if let ema {
                 ema.swap()
                 defer { ema.swap() }
-                let e = try GRPOLearner.evaluate(model: policy, clips: evalClips, reward: setup.reward, settings: settings,
-                                                 seed: evalSeed, candidates: setup.evalCandidates)
-                out.append(("eval_reward_ema", Float(e.mean)))
+                out += try once().named(suffix: "_ema")
             }
+            evalSeconds = Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9
             return out
         }
         if start == 0 && train.evalEvery > 0 {
@@ -174,7 +203,7 @@ public enum GRPOCommand {
             snap.loaderPosition = ["iteration": iteration]
             snap.metrics = evalMetrics
             var c = RunCheckpoints.checkpoint(from: snap)
-            c.metadata[VocalCheckpoint.configKey] = VocalCheckpoint.encode(policy.config)
+            for (k, v) in GRPOPolicyCheckpoint.metadata(for: policy, pretrainingRecipe: setup.pretrainingRecipe) { c.metadata[k] = v }
             c.metadata["grpo.reference"] = recipe.section(GRPOPolicySection.self).checkpoint
             // best.h5 keeps the highest held-out reward (the manager keeps the lowest metric).
             let reward = evalMetrics.first { $0.0 == (ema != nil ? "eval_reward_ema" : "eval_reward") }?.1
@@ -189,7 +218,7 @@ public enum GRPOCommand {
                                        lastLoss: lastLoss, checkpointPath: lastCheckpoint)
             }
             let t0 = DispatchTime.now().uptimeNanoseconds
-            let clips = setup.pool.trainingClips(iteration: iteration, count: settings.clipsPerIteration)
+            let clips = try setup.clips.trainingClips(iteration: iteration, seed: recipe.run.seed, count: settings.clipsPerIteration)
             let result = try learner.iteration(iteration, clips: clips, recordAll: dumpPending != nil)
             if let path = dumpPending {
                 try RolloutDump.write(result.rollout, to: path, recipe: recipe.text)
@@ -210,6 +239,8 @@ public enum GRPOCommand {
             let seconds = Double(t1 - t0) / 1e9
             record.setTiming("elapsed_s", Double(t1 - sessionStart) / 1e9)
             record.setTiming("it_s", 1 / Swift.max(seconds, 1e-9))
+            record.setTiming("iteration_s", seconds - (evalMetrics.isEmpty ? 0 : evalSeconds))
+            if !evalMetrics.isEmpty { record.setTiming("eval_s", evalSeconds) }
             logTiming(result, into: &record)
             try metrics.append(record)
 
@@ -227,7 +258,7 @@ public enum GRPOCommand {
                                checkpointPath: lastCheckpoint)
     }
 
-    static func restore(_ s: TrainingSnapshot, policy: VocalModel, optimizer: any Optimizer, ema: EMA?) throws {
+    static func restore(_ s: TrainingSnapshot, policy: NormalizedVocal, optimizer: any Optimizer, ema: EMA?) throws {
         let at = s.path ?? "checkpoint at iteration \(s.step)"
         do { try policy.load(stateDict: s.model, strict: true) } catch let e as StateDictError {
             throw TrainError("\(at): policy parameters do not match the recipe's VOCAL shape: " + e.report.problems.prefix(5).joined(separator: "; "))

@@ -70,18 +70,44 @@ public struct GRPODataSection: RecipeSection {
     public enum Source: String, CaseIterable, Sendable {
         /// Seeded random audio features, identity clips, emotions and reference frames.
         case synthetic
+        /// Windows of a NeoData dataset folder (`path`) with cached audio features: training
+        /// identities for rollouts, held-out identities (`eval_split`) for evaluation.
+        case dataset
     }
+    public enum EvalSplit: String, CaseIterable, Sendable { case validation, test }
     public var source = Source.synthetic
+    public var path = ""
+    public var evalSplit = EvalSplit.test
     public var trainClips = 64
     public var evalClips = 8
     public var frames = 0
+    public var referenceFrames = 100
+    public var validationIdentities = 2
+    public var testIdentities = 2
     public init() {}
     public static var fields: [RecipeField<Self>] {[
-        .choice("source", \.source, "where clips come from"),
-        .integer("train_clips", \.trainClips, .atLeast(1), "clips in the training pool"),
-        .integer("eval_clips", \.evalClips, .atLeast(0), "held-out clips for the evaluation reward"),
+        .choice("source", \.source, "where clips come from: synthetic (seeded random conditions) or dataset (a NeoData folder)"),
+        .text("path", \.path, "dataset folder with cached audio features (source = \"dataset\")"),
+        .choice("eval_split", \.evalSplit, "held-out identities evaluated on (source = \"dataset\"): VOCAL's test or validation split"),
+        .integer("train_clips", \.trainClips, .atLeast(0), "clips in the training pool (synthetic: ≥ 1; dataset: windows kept, 0 = all)"),
+        .integer("eval_clips", \.evalClips, .atLeast(0), "held-out clips for the evaluation metrics (dataset: evenly spaced windows, 0 = all)"),
         .integer("frames", \.frames, .atLeast(0), "motion frames per clip; 0: the policy's window_frames"),
+        .integer("reference_frames", \.referenceFrames, .atLeast(1),
+                 "identity reference frames, when the policy carries no pretraining recipe (else the recipe's)"),
+        .integer("validation_identities", \.validationIdentities, .atLeast(0),
+                 "held-out validation identities, when the policy carries no pretraining recipe (else the recipe's)"),
+        .integer("test_identities", \.testIdentities, .atLeast(0),
+                 "held-out test identities, when the policy carries no pretraining recipe (else the recipe's)"),
     ]}
+
+    public func check() throws(RecipeSectionCheck) {
+        if source == .synthetic && trainClips < 1 {
+            throw RecipeSectionCheck(key: "train_clips", "must be ≥ 1 for source = \"synthetic\"")
+        }
+        if source == .dataset && path.isEmpty {
+            throw RecipeSectionCheck(key: "path", "required when source = \"dataset\" (a NeoData folder with cached audio features)")
+        }
+    }
 }
 
 /// `[grpo]`: the algorithm's knobs (see `GRPOSettings`).

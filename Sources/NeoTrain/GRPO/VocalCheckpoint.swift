@@ -77,6 +77,12 @@ public enum VocalCheckpoint {
         guard modelKinds.contains(c.modelKind) else {
             throw TrainError("\(path): holds a '\(c.modelKind.isEmpty ? "(no kind)" : c.modelKind)' model, expected a VOCAL checkpoint (kind \(modelKinds.sorted().map { "'\($0)'" }.joined(separator: " or ")))")
         }
+        if c.metadata[GRPOPolicyCheckpoint.layoutKey] != nil || c.metadata[GRPOPolicyCheckpoint.recipeKey] != nil
+            || (c.modelKind == "vocal" && c.metadata[configKey] == nil && !c.recipe.isEmpty && c.model.keys.contains { $0.hasPrefix("vocal.") }) {
+            // A NormalizedVocal's weights (pretraining or GRPO): its network.
+            let loaded = try GRPOPolicyCheckpoint.load(path: path, ema: ema, gradientCheckpointing: gradientCheckpointing)
+            return (loaded.model.vocal, c)
+        }
         var config = try self.config(of: c, path: path)
         config.gradientCheckpointing = gradientCheckpointing
         let model = try VocalModel(config: config, generator: Generator(seed: 0))

@@ -28,10 +28,15 @@ public struct LoadedVocal: @unchecked Sendable {
         do { c = try Checkpoint.read(from: path) } catch {
             throw TrainError("\(path): cannot read checkpoint: \(CommandLineError.oneLine(String(describing: error)))")
         }
-        guard c.modelKind == "vocal" else {
+        // GRPO checkpoints (kind `vocal-grpo`) carry the pretraining recipe under `vocal.recipe`.
+        let grpoRecipe = c.modelKind == "vocal-grpo" ? c.metadata["vocal.recipe"] : nil
+        guard c.modelKind == "vocal" || grpoRecipe != nil else {
+            if c.modelKind == "vocal-grpo" {
+                throw TrainError("\(path): a GRPO checkpoint of a plain VOCAL model (no pretraining recipe under metadata vocal.recipe); only GRPO runs started from a `neo-train pretrain` checkpoint can be sampled here")
+            }
             throw TrainError("\(path): holds a '\(c.modelKind.isEmpty ? "(unknown)" : c.modelKind)' model, expected a 'vocal' checkpoint")
         }
-        let recipe = try Recipe.parse(text: c.recipe, source: "\(path) (recipe)", kinds: ModelKind.builtIn.map(\.schema))
+        let recipe = try Recipe.parse(text: grpoRecipe ?? c.recipe, source: "\(path) (recipe)", kinds: ModelKind.builtIn.map(\.schema))
         var config = VocalKind.config(recipe)
         config.gradientCheckpointing = false
         let model = try NormalizedVocal(config: config, relative: recipe.section(VocalSection.self).relativeMotion, generator: Generator(seed: 0))
