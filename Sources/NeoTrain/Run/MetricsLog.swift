@@ -35,6 +35,20 @@ public struct MetricsRecord: Sendable, Equatable {
     /// Wall-clock keys, which differ from run to run.
     public static let timingKeys: Set<String> = ["it_s", "elapsed_s"]
 
+    /// The numeric values of a `metrics.jsonl` line written by `jsonLine` (step excluded, nulls
+    /// skipped), in order, as float32; nil if the line is not a complete record.
+    public static func scalars(ofLine line: Substring) -> (step: Int, values: [(String, Float)])? {
+        guard let step = step(ofLine: line) else { return nil }
+        var values: [(String, Float)] = []
+        // Keys are plain identifiers and values are numbers or null, so commas split the fields.
+        for field in line.dropFirst().dropLast().split(separator: ",").dropFirst() {
+            guard let colon = field.firstIndex(of: ":"), field.hasPrefix("\""), field[..<colon].hasSuffix("\"") else { continue }
+            let key = String(field[field.index(after: field.startIndex)..<field.index(before: colon)])
+            if let v = Float(field[field.index(after: colon)...]) { values.append((key, v)) }
+        }
+        return (step, values)
+    }
+
     /// The step number of a `metrics.jsonl` line, if it is a complete record.
     public static func step(ofLine line: Substring) -> Int? {
         guard line.hasPrefix("{\"step\":"), line.hasSuffix("}") else { return nil }
@@ -45,16 +59,31 @@ public struct MetricsRecord: Sendable, Equatable {
 
 /// `metrics.jsonl` of a run folder, one JSON object per optimiser step, appended with one
 /// `write` per line so a killed process leaves at most a partial last line.
+///
+/// Every record also goes, as TensorBoard scalars (tag = key, every numeric field including
+/// the wall-clock ones), to an event file in the `tensorboard/` folder beside the log. That
+/// folder always mirrors the log: opening the log removes the folder's event files and writes a
+/// new one holding the records kept (for a resumed run, those through the checkpoint's step,
+/// stamped with the time of the resume), so TensorBoard never shows the steps a resume dropped
+/// next to the ones that replace them.
 public final class MetricsLog {
     public let path: String
     private let fd: Int32
+    private let tensorBoard: TensorBoardWriter?
+
+    /// The TensorBoard folder of a metrics file: `tensorboard/` beside it.
+    public static func tensorBoardDirectory(forMetrics path: String) -> String {
+        URL(fileURLWithPath: path).deletingLastPathComponent().path + "/tensorboard"
+    }
 
     /// Opens the log for a fresh run (emptying any previous file) or, with `keepingThrough`,
     /// for a run resumed from that step: lines after it (and any partial line) are dropped, so
-    /// the file continues exactly as the uninterrupted run's.
-    public init(path: String, keepingThrough step: Int? = nil) throws {
+    /// the file continues exactly as the uninterrupted run's. With `tensorBoard` false no event
+    /// files are written or touched.
+    public init(path: String, keepingThrough step: Int? = nil, tensorBoard: Bool = true) throws {
         self.path = path
         var kept = Data()
+        var keptLines: [Substring] = []
         if let step, let existing = FileManager.default.contents(atPath: path) {
             let text = String(decoding: existing, as: UTF8.self)
             var lines: [Substring] = text.split(separator: "\n", omittingEmptySubsequences: false)
@@ -64,7 +93,25 @@ public final class MetricsLog {
                 guard let s = MetricsRecord.step(ofLine: line), s <= step else { break }
                 kept.append(contentsOf: Array(line.utf8))
                 kept.append(0x0A)
+                keptLines.append(line)
             }
+        }
+        // The event files first, so a failure there leaves the metrics file untouched.
+        if tensorBoard {
+            let folder = Self.tensorBoardDirectory(forMetrics: path)
+            let old = (try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? []
+            for name in old where name.contains("tfevents") {
+                do { try FileManager.default.removeItem(atPath: folder + "/" + name) } catch {
+                    throw TrainError("\(folder)/\(name): cannot remove old TensorBoard events: \(error.localizedDescription)")
+                }
+            }
+            let writer = try TensorBoardWriter(directory: folder)
+            for line in keptLines {
+                if let (step, values) = MetricsRecord.scalars(ofLine: line) { try writer.addScalars(values, step: step) }
+            }
+            self.tensorBoard = writer
+        } else {
+            self.tensorBoard = nil
         }
         let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
         guard fd >= 0 else {
@@ -76,8 +123,13 @@ public final class MetricsLog {
 
     deinit { close(fd) }
 
+    /// Appends the record's line, then its scalars to the TensorBoard event file.
     public func append(_ record: MetricsRecord) throws {
-        try write(Data((record.jsonLine + "\n").utf8))
+        let line = record.jsonLine
+        try write(Data((line + "\n").utf8))
+        if let tensorBoard, let (step, values) = MetricsRecord.scalars(ofLine: Substring(line)) {
+            try tensorBoard.addScalars(values, step: step)
+        }
     }
 
     private func write(_ data: Data) throws {

@@ -6,6 +6,7 @@ import NeoIO
 ///     runs/<name>/
 ///       recipe.toml       the effective recipe (every key, defaults included, overrides applied)
 ///       metrics.jsonl     one JSON object per optimiser step
+///       tensorboard/      the same metrics as TensorBoard event files (`tensorboard --logdir`)
 ///       checkpoints/      step-XXXXXXXX.h5 checkpoints (the last `keep_last`, plus the best)
 public struct RunFolder: Sendable {
     public let path: String
