@@ -33,44 +33,51 @@ public enum DemoReport {
 
         // 1. Corpus.
         md += "## 1. Corpus\n\n"
-        md += table(["clips", "minutes", "identities", "training", "validation (VOCAL)", "test (held out everywhere)"],
-                    [["\(corpus.clips)", fmt(corpus.minutes, 1), "\(corpus.identities.count)",
-                      "\(corpus.trainIdentities.count)", corpus.validationIdentities.joined(separator: ", "),
-                      corpus.testIdentities.joined(separator: ", ")]])
-        md += "\nWhisper tiny.en hidden states (5 layers × 384) cached in every clip's shard.\n\n"
+        var corpusTable = MarkdownTable(header: ["clips", "minutes", "identities", "training", "validation (VOCAL)", "test (held out everywhere)"], precision: 1)
+        corpusTable.addRow([.integer(corpus.clips), .number(corpus.minutes), .integer(corpus.identities.count),
+                            .integer(corpus.trainIdentities.count), .text(corpus.validationIdentities.joined(separator: ", ")),
+                            .text(corpus.testIdentities.joined(separator: ", "))])
+        md += corpusTable.markdown
+        md += "\nWhisper tiny.en hidden states (5 layers × 384) cached in every clip's shard. The reward model also never "
+        md += "trains on the validation and test identities.\n\n"
 
         // 2. VOCAL.
-        let vocalKeys = ["loss", "eval_loss", "eval_loss_ema"]
-        let vocalSeries = try Curves.read(metrics: vocal.run + "/metrics.jsonl", keys: vocalKeys)
-        try writeText(Curves.svg(vocalSeries, keys: vocalKeys, title: "VOCAL flow-matching loss (train, validation)"),
-                      dir + "/vocal-loss.svg")
+        let vocalSeries = try Curves.read(metrics: vocal.run + "/metrics.jsonl", keys: ["loss", "eval_loss", "eval_loss_ema"])
+        var vocalChart = LineChart(title: "VOCAL flow-matching loss", xLabel: "step", yLabel: "loss", logY: true)
+        vocalChart.add("train", steps: vocalSeries["loss"] ?? [])
+        vocalChart.add("validation", steps: vocalSeries["eval_loss"] ?? [])
+        vocalChart.add("validation (EMA weights)", steps: vocalSeries["eval_loss_ema"] ?? [])
+        try vocalChart.write(to: dir + "/vocal-loss.svg")
         md += "## 2. VOCAL pretraining (`\(plan.vocalRecipe)`, \(vocal.steps) steps)\n\n"
         md += "![VOCAL training and validation loss](vocal-loss.svg)\n\n"
-        let evalSteps = (vocalSeries["eval_loss"] ?? []).map(\.0)
-        let loss = Dictionary((vocalSeries["loss"] ?? []).map { ($0.0, $0.1) }, uniquingKeysWith: { a, _ in a })
-        let ev = Dictionary((vocalSeries["eval_loss"] ?? []).map { ($0.0, $0.1) }, uniquingKeysWith: { a, _ in a })
-        let evEMA = Dictionary((vocalSeries["eval_loss_ema"] ?? []).map { ($0.0, $0.1) }, uniquingKeysWith: { a, _ in a })
-        md += table(["step", "train loss", "validation loss", "validation loss (EMA weights)"],
-                    evalSteps.map { s in ["\(s)", loss[s].map { fmt($0, 4) } ?? "–", ev[s].map { fmt($0, 4) } ?? "–",
-                                           evEMA[s].map { fmt($0, 4) } ?? "–"] })
-        md += "\nCheckpoint: `\(vocal.checkpoint)`.\n\n"
+        let loss = lookup(vocalSeries["loss"]), ev = lookup(vocalSeries["eval_loss"]), evEMA = lookup(vocalSeries["eval_loss_ema"])
+        var vocalTable = MarkdownTable(header: ["step", "train loss", "validation loss", "validation loss (EMA weights)"], precision: 4)
+        for (s, _) in vocalSeries["eval_loss"] ?? [] {
+            vocalTable.addRow([.integer(s), .value(loss[s]), .value(ev[s]), .value(evEMA[s])])
+        }
+        md += vocalTable.markdown
+        md += "\nCheckpoint: `\(vocal.checkpoint)` (samples use its EMA weights).\n\n"
 
         // 3. Reward model.
-        let rewardKeys = ["loss", "eval_loss"]
-        let rewardSeries = try Curves.read(metrics: reward.run + "/metrics.jsonl", keys: rewardKeys)
-        try writeText(Curves.svg(rewardSeries, keys: rewardKeys, title: "Reward model: preference loss"), dir + "/reward-loss.svg")
+        let rewardSeries = try Curves.read(metrics: reward.run + "/metrics.jsonl", keys: ["loss", "eval_error", "eval_error_ema"])
+        var rewardChart = LineChart(title: "Reward model: preference loss and held-out error", xLabel: "step", logY: true)
+        rewardChart.add("training loss", steps: rewardSeries["loss"] ?? [])
+        rewardChart.add("held-out pairwise error", steps: rewardSeries["eval_error"] ?? [])
+        rewardChart.add("held-out pairwise error (EMA)", steps: rewardSeries["eval_error_ema"] ?? [])
+        try rewardChart.write(to: dir + "/reward-loss.svg")
         md += "## 3. Reward model (`\(plan.rewardRecipe)`, \(reward.steps) steps)\n\n"
         md += "![Reward-model loss](reward-loss.svg)\n\n"
-        md += "Offline evaluation on identities it never trained on (`neo-train reward eval`): pairwise accuracy of the "
-        md += "overall score (ground truth above the damaged copy) at medium strength, AUROC and Spearman ρ of score vs strength.\n\n"
+        md += "Offline evaluation (`neo-train reward eval`) on identities it never trained on: pairwise accuracy of the "
+        md += "overall score (ground truth above the damaged copy) at three strengths, AUROC of ground truth vs damaged "
+        md += "copies, Spearman ρ of score vs strength.\n\n"
         for subset in rewardReport.subsets where subset.windows > 0 {
             md += "**\(subset.name)** (\(subset.clips) clips, \(subset.windows) windows; identities \(subset.identities.joined(separator: ", ")))\n\n"
-            md += table(["degradation", "accuracy (low)", "accuracy (medium)", "accuracy (high)", "AUROC", "Spearman"],
-                        subset.degradations.map { d in
-                            [d.name, fmt(d.accuracy.low, 3), fmt(d.accuracy.medium, 3), fmt(d.accuracy.high, 3),
-                             fmt(d.auroc, 3), fmt(d.spearman, 3)]
-                        })
-            md += "\n"
+            var t = MarkdownTable(header: ["degradation", "accuracy (low)", "accuracy (medium)", "accuracy (high)", "AUROC", "Spearman"], precision: 3)
+            for d in subset.degradations {
+                t.addRow([.text(d.name), .number(d.accuracy.low), .number(d.accuracy.medium), .number(d.accuracy.high),
+                          .number(d.auroc), .number(d.spearman)])
+            }
+            md += t.markdown + "\n"
         }
 
         // 4. GRPO.
@@ -78,22 +85,34 @@ public enum DemoReport {
 
         // 5. Base vs tuned.
         md += "## 5. Base vs tuned on held-out identities\n\n"
-        if let base = evaluation["base"], let tuned = evaluation["tuned"] {
+        if let base = evaluation["base"], let tuned = evaluation["tuned"],
+           let b = base.rows.first(where: { $0.name == "model" }), let t = tuned.rows.first(where: { $0.name == "model" }) {
             md += "\(base.clips) clips (\(fmt(base.minutes, 1)) min) of test identities \(base.identities.joined(separator: ", ")); "
             md += "\(base.sampler), \(base.steps) steps, guidance audio \(fmt(base.cfgAudio, 2)) / identity \(fmt(base.cfgIdentity, 2)) / reference \(fmt(base.cfgReference, 2)), seed \(base.seed). "
             md += "Lip-sync r: correlation of the generated lip opening with the ground truth's (not part of the reward).\n\n"
-            var rows: [[String]] = []
-            func row(_ label: String, _ r: EvalMotionCommand.Row) -> [String] {
+            var table = MarkdownTable(header: ["", "lip-sync r ↑", "|offset| frames ↓", "sync conf ↑", "jitter", "expression range", "pose diversity", "Fréchet ↓"])
+            func add(_ label: String, _ r: EvalMotionCommand.Row) {
                 let m = r.metrics
-                return [label, m.lipSyncCorrelation.map { fmt($0, 3) } ?? "–", m.meanAbsoluteOffset.map { fmt($0, 2) } ?? "–",
-                        m.syncConfidence.map { fmt($0, 3) } ?? "–", fmt(m.jitter, 5), fmt(m.expressionRange, 4),
-                        fmt(m.headPoseDiversity, 3), m.frechetDistance.map { fmt($0, 3) } ?? "–"]
+                table.addRow([.text(label), .value(m.lipSyncCorrelation, precision: 3), .value(m.meanAbsoluteOffset, precision: 2),
+                              .value(m.syncConfidence, precision: 3), .number(m.jitter, precision: 5), .number(m.expressionRange, precision: 4),
+                              .number(m.headPoseDiversity, precision: 3), .value(m.frechetDistance, precision: 3)])
             }
-            for r in base.rows where r.name == "ground truth" || r.name == "mean motion" { rows.append(row(r.name, r)) }
-            if let m = base.rows.first(where: { $0.name == "model" }) { rows.append(row("base (VOCAL)", m)) }
-            if let m = tuned.rows.first(where: { $0.name == "model" }) { rows.append(row("tuned (GRPO)", m)) }
-            md += table(["", "lip-sync r ↑", "|offset| frames ↓", "sync conf ↑", "jitter", "expression range", "pose diversity", "Fréchet ↓"], rows)
-            md += "\n"
+            for r in base.rows where r.name == "ground truth" || r.name == "mean motion" { add(r.name, r) }
+            add("base (VOCAL)", b)
+            add("tuned (GRPO)", t)
+            md += table.markdown + "\n"
+            let truth = base.rows.first { $0.name == "ground truth" }?.metrics
+            var lip = BarChart(title: "Lip-sync r (held-out identities)", yLabel: "correlation", groups: ["lip-sync r"])
+            var jitter = BarChart(title: "Jitter (held-out identities)", yLabel: "mean |jerk|", groups: ["jitter"], valuePrecision: 5)
+            if let truth {
+                lip.add("ground truth", [truth.lipSyncCorrelation ?? .nan])
+                jitter.add("ground truth", [truth.jitter])
+            }
+            lip.add("base", [b.metrics.lipSyncCorrelation ?? .nan]); lip.add("tuned", [t.metrics.lipSyncCorrelation ?? .nan])
+            jitter.add("base", [b.metrics.jitter]); jitter.add("tuned", [t.metrics.jitter])
+            try lip.write(to: dir + "/lipsync-before-after.svg")
+            try jitter.write(to: dir + "/jitter-before-after.svg")
+            md += "![lip-sync before and after](lipsync-before-after.svg) ![jitter before and after](jitter-before-after.svg)\n\n"
         }
 
         // 6. Commands.
@@ -117,13 +136,36 @@ public enum DemoReport {
     }
 
     static func grpoSection(grpo: DemoPipeline.TrainingResult, plan: DemoPlan, dir: String) throws -> String {
-        let keys = ["reward_mean", "kl"]
+        let keys = ["reward_mean", "kl", "eval_reward", "eval_lipsync_r", "eval_jitter", "eval_kl", "clip_fraction"]
         let series = try Curves.read(metrics: grpo.run + "/metrics.jsonl", keys: keys)
-        try writeText(Curves.svg(series, keys: keys, title: "Kinetic-GRPO: reward and KL per iteration", logY: false),
-                      dir + "/grpo-reward-kl.svg")
+        var rewardChart = LineChart(title: "Kinetic-GRPO: reward per iteration", xLabel: "iteration", yLabel: "reward")
+        rewardChart.add("rollout reward (training clips)", steps: series["reward_mean"] ?? [])
+        rewardChart.add("held-out reward", steps: series["eval_reward"] ?? [])
+        try rewardChart.write(to: dir + "/grpo-reward.svg")
+        var klChart = LineChart(title: "Kinetic-GRPO: KL to the reference per iteration", xLabel: "iteration", yLabel: "KL")
+        klChart.add("trained steps (rollouts)", steps: series["kl"] ?? [])
+        klChart.add("held-out", steps: series["eval_kl"] ?? [])
+        try klChart.write(to: dir + "/grpo-kl.svg")
+        var lipChart = LineChart(title: "Kinetic-GRPO: held-out lip-sync r and jitter", xLabel: "iteration")
+        lipChart.add("lip-sync r (ground truth, not rewarded)", steps: series["eval_lipsync_r"] ?? [])
+        lipChart.add("jitter × 10", steps: (series["eval_jitter"] ?? []).map { ($0.0, $0.1 * 10) })
+        try lipChart.write(to: dir + "/grpo-heldout.svg")
         var md = "## 4. Kinetic-GRPO (`\(plan.grpoRecipe)`, \(grpo.steps) iterations)\n\n"
-        md += "![GRPO reward and KL](grpo-reward-kl.svg)\n\n"
+        md += "Starts from the VOCAL checkpoint (also the frozen KL reference) and the reward model's overall score. "
+        md += "Held-out columns: test identities, ODE samples of the current policy.\n\n"
+        md += "![GRPO reward](grpo-reward.svg)\n\n![GRPO KL](grpo-kl.svg)\n\n![GRPO held-out lip sync and jitter](grpo-heldout.svg)\n\n"
+        let reward = lookup(series["eval_reward"]), lip = lookup(series["eval_lipsync_r"])
+        let jitter = lookup(series["eval_jitter"]), kl = lookup(series["eval_kl"]), rollout = lookup(series["reward_mean"])
+        var t = MarkdownTable(header: ["iteration", "rollout reward", "held-out reward", "held-out lip-sync r", "held-out jitter", "held-out KL"], precision: 4)
+        for (s, _) in series["eval_reward"] ?? [] {
+            t.addRow([.integer(s), .value(rollout[s]), .value(reward[s]), .value(lip[s]), .value(jitter[s], precision: 5), .value(kl[s], precision: 5)])
+        }
+        md += t.markdown + "\n"
         return md
+    }
+
+    static func lookup(_ points: [(Int, Double)]?) -> [Int: Double] {
+        Dictionary((points ?? []).map { ($0.0, $0.1) }, uniquingKeysWith: { a, _ in a })
     }
 
     static func writeText(_ s: String, _ path: String) throws { try AtomicFile.write(Data(s.utf8), to: path) }
@@ -136,15 +178,4 @@ public enum DemoReport {
 
     static func fmtTrim(_ v: Double) -> String { v == v.rounded() ? String(Int(v)) : String(v) }
 
-    /// A Markdown table; cells that look like numbers are right-aligned.
-    static func table(_ header: [String], _ rows: [[String]]) -> String {
-        func numeric(_ c: Int) -> Bool {
-            rows.allSatisfy { c < $0.count && (Double($0[c]) != nil || $0[c] == "–") }
-        }
-        var s = "| " + header.joined(separator: " | ") + " |\n|"
-        for c in header.indices { s += numeric(c) && !rows.isEmpty ? " ---: |" : " --- |" }
-        s += "\n"
-        for r in rows { s += "| " + r.joined(separator: " | ") + " |\n" }
-        return s
-    }
 }
