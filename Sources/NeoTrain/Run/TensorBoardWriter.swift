@@ -22,7 +22,7 @@ public final class TensorBoardWriter {
             throw TrainError("\(directory): cannot create TensorBoard folder: \(error.localizedDescription)")
         }
         let time = wallTime ?? Date().timeIntervalSince1970
-        let host = Self.fileNameSafe(hostname ?? ProcessInfo.processInfo.hostName)
+        let host = Self.fileNameSafe(hostname ?? Self.localHostName())
         let base = directory + "/events.out.tfevents.\(Int(time)).\(host)"
         // Two writers started in the same second get distinct files instead of sharing one.
         var candidate = base
@@ -104,6 +104,13 @@ public final class TensorBoardWriter {
         var c = UInt32(i)
         for _ in 0..<8 { c = c & 1 != 0 ? (c >> 1) ^ 0x82F6_3B78 : c >> 1 }
         return c
+    }
+
+    /// gethostname(2) directly: Foundation's `hostName` may wait on a DNS lookup.
+    private static func localHostName() -> String {
+        var buffer = [CChar](repeating: 0, count: 256)
+        guard gethostname(&buffer, buffer.count - 1) == 0 else { return "localhost" }
+        return String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
 
     private static func fileNameSafe(_ host: String) -> String {
