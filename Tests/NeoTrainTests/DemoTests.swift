@@ -37,6 +37,8 @@ final class DemoTests: XCTestCase {
         for stage in ["vocal", "reward", "grpo"] {
             let ckpts = (try? FileManager.default.contentsOfDirectory(atPath: runA.path + "/\(stage)/checkpoints")) ?? []
             XCTAssertTrue(ckpts.contains { $0.hasSuffix(".h5") }, "\(stage) checkpoints: \(ckpts)")
+            let events = (try? FileManager.default.contentsOfDirectory(atPath: runA.path + "/\(stage)/tensorboard")) ?? []
+            XCTAssertTrue(events.contains { $0.hasPrefix("events.out.tfevents.") }, "\(stage) TensorBoard events: \(events)")
         }
         let report = try String(contentsOf: reportA.appendingPathComponent("report.md"), encoding: .utf8)
         for heading in ["## 1. Corpus", "## 2. VOCAL pretraining", "## 3. Reward model", "## 4. Kinetic-GRPO",

@@ -31,9 +31,11 @@ public struct DemoPlan: Sendable, Equatable {
     public static let standard = DemoPlan(
         name: "standard", seed: 1, identities: 12, minutes: 12, validationIdentities: 2, testIdentities: 2,
         vocalRecipe: "Recipes/vocal-small.toml", vocalSteps: 2000, vocalEvalEvery: 250,
-        rewardRecipe: "Recipes/reward-small-shards.toml", rewardSteps: 600, rewardEvalEvery: 150,
-        grpoRecipe: "Recipes/grpo-small.toml", grpoIterations: 40, grpoEvalEvery: 5,
-        evalClips: 16)
+        rewardRecipe: "Recipes/reward-small-shards.toml", rewardSteps: 500, rewardEvalEvery: 125,
+        grpoRecipe: "Recipes/grpo-small.toml", grpoIterations: 60, grpoEvalEvery: 10,
+        evalClips: 16,
+        rewardOverrides: ["train.checkpoint_every=125"],
+        grpoOverrides: ["optim.lr=5e-5", "grpo.beta=0.04", "data.eval_clips=16"])
 
     public static let quick = DemoPlan(
         name: "quick", seed: 1, identities: 5, minutes: 1.5, validationIdentities: 1, testIdentities: 1,

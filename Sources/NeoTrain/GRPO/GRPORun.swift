@@ -159,7 +159,9 @@ public enum GRPOCommand {
         }
         folder.note("grpo run in \(folder.path): \(train.iterations) iterations of \(settings.clipsPerIteration)×\(settings.groupSize) candidates, \(settings.steps) steps, trained window \(settings.window.lowerBound)..<\(settings.window.upperBound), reward \(setup.reward.name); clips: \(setup.clips.summary)")
 
-        let metrics = try MetricsLog(path: folder.metricsPath, keepingThrough: start)
+        // Resumed before the first checkpoint, the run starts over: a fresh log, so the step-0
+        // evaluation below is not written twice.
+        let metrics = try MetricsLog(path: folder.metricsPath, keepingThrough: start > 0 ? start : nil)
         let evalClips = try setup.clips.evaluationClips()
         var evalSeconds = 0.0
         func evaluate() throws -> [(String, Float)] {
