@@ -23,7 +23,7 @@ final class DemoTests: XCTestCase {
 
     func testQuickDemoRunsEveryStageResumesAfterAnInterruptAndIsDeterministic() throws {
         try requireWeights()
-        let root = try PythonCrossCheck.temporaryDirectory("demo")
+        let root = PythonCrossCheck.temporaryDirectory("demo")
         defer { try? FileManager.default.removeItem(at: root) }
         let runA = root.appendingPathComponent("a"), reportA = root.appendingPathComponent("report-a")
         let a = try CLI.run(["demo", "--plan", "quick", "--output", runA.path, "--report", reportA.path], logs: root)
@@ -85,7 +85,7 @@ final class DemoTests: XCTestCase {
     }
 
     func testBadDemoArgumentsAreRefused() throws {
-        let root = try PythonCrossCheck.temporaryDirectory("demo-args")
+        let root = PythonCrossCheck.temporaryDirectory("demo-args")
         defer { try? FileManager.default.removeItem(at: root) }
         for (args, expect) in [(["--plan", "huge"], "--plan"), (["--seed", "-3"], "--seed"), (["--threads", "0"], "--threads")] {
             let r = try CLI.run(["demo", "--output", root.appendingPathComponent("x").path] + args, logs: root)
