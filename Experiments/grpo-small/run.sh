@@ -41,3 +41,9 @@ done
 python3 Experiments/grpo-small/summarize.py "a: beta 0.04, lr 5e-5=runs/grpo-a-beta0.04-lr5e-5" \
   "b: beta 0, lr 3e-4=runs/grpo-b-beta0-lr3e-4" "c: beta 1, lr 3e-4=runs/grpo-c-beta1-lr3e-4" \
   "d: beta 1, lr 3e-4, window 0-8=runs/grpo-d-beta1-lr3e-4-window9"
+
+# Whole clips: the GRPO checkpoint of (a) and vocal-small through `neo-train eval motion`.
+"$BIN" eval motion --checkpoint runs/grpo-a-beta0.04-lr5e-5/checkpoints/step-00000160.h5 --cfg audio=1,identity=1,reference=1 \
+  --max-clips 8 --out Experiments/grpo-small/eval-motion-a.json > Experiments/grpo-small/eval-motion-a.txt
+"$BIN" eval motion --checkpoint Checkpoints/vocal-small.h5 --cfg audio=1,identity=1,reference=1 \
+  --max-clips 8 --out Experiments/grpo-small/eval-motion-vocal-small.json > Experiments/grpo-small/eval-motion-vocal-small.txt

@@ -1,5 +1,5 @@
 """Summarise the GRPO runs of Experiments/grpo-small: held-out metrics by iteration for every run
-(curves.csv), a four-panel comparison plot (curves.svg: reward, ground-truth lip-sync r, jitter,
+(curves.csv), four-panel comparison plots (curves.svg, and curves-first60.svg for iterations 0-60: reward, ground-truth lip-sync r, jitter,
 KL to the reference), per-run tables (results.json, results.md) and per-iteration timing.
 
     python3 Experiments/grpo-small/summarize.py NAME=RUN_DIR [NAME=RUN_DIR ...]
@@ -89,18 +89,25 @@ def main(args):
                 vals = [r.get(k, "") for k in EVAL_KEYS + ["reward_mean", "kl", "iteration_s"]]
                 f.write(f"{name},{r['step']}," + ",".join(str(v) for v in vals) + "\n")
 
-    w, h = 460, 300
-    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{2 * w}" height="{2 * h + 40}" font-family="sans-serif">',
-             f'<rect width="{2 * w}" height="{2 * h + 40}" fill="white"/>']
-    for i, (key, title) in enumerate(PANELS):
-        parts.append(panel(series, key, title, (i % 2) * w, (i // 2) * h, w, h))
-    for i, (name, _) in enumerate(series):
-        c = COLORS[i % len(COLORS)]
-        parts.append(f'<line x1="{20 + i * 300}" x2="{45 + i * 300}" y1="{2 * h + 20}" y2="{2 * h + 20}" stroke="{c}" stroke-width="3"/>')
-        parts.append(f'<text x="{50 + i * 300}" y="{2 * h + 24}" font-size="12">{name}</text>')
-    parts.append("</svg>")
-    with open(os.path.join(HERE, "curves.svg"), "w") as f:
-        f.write("\n".join(parts) + "\n")
+    def plot(file, series, suffix=""):
+        w, h = 460, 300
+        parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{2 * w}" height="{2 * h + 40}" font-family="sans-serif">',
+                 f'<rect width="{2 * w}" height="{2 * h + 40}" fill="white"/>']
+        for i, (key, title) in enumerate(PANELS):
+            parts.append(panel(series, key, title + suffix, (i % 2) * w, (i // 2) * h, w, h))
+        for i, (name, _) in enumerate(series):
+            c = COLORS[i % len(COLORS)]
+            x = 20 + i * (2 * w - 20) / len(series)
+            parts.append(f'<line x1="{x:.0f}" x2="{x + 25:.0f}" y1="{2 * h + 20}" y2="{2 * h + 20}" stroke="{c}" stroke-width="3"/>')
+            parts.append(f'<text x="{x + 30:.0f}" y="{2 * h + 24}" font-size="12">{name}</text>')
+        parts.append("</svg>")
+        with open(os.path.join(HERE, file), "w") as f:
+            f.write("\n".join(parts) + "\n")
+
+    plot("curves.svg", series)
+    # The first 60 iterations at their own scale (the hacking phase of a β = 0 run before it collapses).
+    early = [(name, {k: [(s, v) for s, v in d if s <= 60] for k, d in data.items()}) for name, data in series]
+    plot("curves-first60.svg", early, " (iterations 0-60)")
 
     results = {}
     lines = ["| run | iterations | reward start → end (best) | GT lip-sync r start → end | jitter start → end | lip opening start → end | KL end | s / iteration (median) | eval s | wall min |",
