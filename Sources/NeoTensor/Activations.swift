@@ -79,6 +79,21 @@ private func mapGrad8(_ g: Tensor, _ x: Tensor, _ f: (F8, F8) -> F8) -> Tensor {
     return central.replacing(with: outer, where: a .> 1)
 }
 
+/// GELU (tanh form) of eight lanes: x·σ(2u), u = √(2/π)(x + 0.044715x³).
+@inline(__always) func geluTanh8(_ v: F8) -> F8 {
+    let u = F8(repeating: sqrt2OverPi) * (v + geluCubic * v * v * v)
+    return v / (1 + exp8(-2 * u))
+}
+
+/// g · d/dx GELU-tanh(x) = g·(σ(2u) + x · ½(1 − tanh²u) · u'), with ½(1 − tanh²u) = 2σ(2u)σ(−2u).
+@inline(__always) func geluTanhGrad8(_ gv: F8, _ v: F8) -> F8 {
+    let v2 = v * v
+    let u = F8(repeating: sqrt2OverPi) * (v + geluCubic * v2 * v)
+    let s = 1 / (1 + exp8(-2 * u))
+    let du = F8(repeating: sqrt2OverPi) * (1 + (3 * geluCubic) * v2)
+    return gv * (s + v * 2 * s * (1 - s) * du)
+}
+
 extension Tensor {
     /// GELU. Exact: x·Φ(x) = ½x(1 + erf(x/√2)). With `approximate`: ½x(1 + tanh(√(2/π)(x + 0.044715x³))),
     /// PyTorch's `approximate="tanh"`. The backward recomputes from the saved input.
@@ -86,20 +101,37 @@ extension Tensor {
         let x = self
         if approximate {
             // ½(1 + tanh u) = σ(2u): the same value without the cancellation of 1 + tanh u at
-            // large negative x, so tiny outputs keep their relative precision.
-            let out = map8(x) { v in
-                let u = F8(repeating: sqrt2OverPi) * (v + geluCubic * v * v * v)
-                return v / (1 + exp8(-2 * u))
+            // large negative x, so tiny outputs keep their relative precision. Explicit loops
+            // (not map8's closure) so the math inlines into the vector loop.
+            let src = x.contiguousNoGrad()
+            let out = Tensor.empty(x.shape)
+            let ps = src.data, po = out.data
+            parallelRanges(out.count, minPerThread: 1 << 15) { lo, hi in
+                var i = lo
+                while i &+ 8 <= hi { store8(geluTanh8(load8(ps + i)), po + i); i &+= 8 }
+                if i < hi {
+                    var v = F8()
+                    for j in 0..<(hi &- i) { v[j] = ps[i &+ j] }
+                    let r = geluTanh8(v)
+                    for j in 0..<(hi &- i) { po[i &+ j] = r[j] }
+                }
             }
             return recordOp("gelu_tanh", inputs: [x], output: out) { g in
-                [mapGrad8(g, x) { gv, v in
-                    // d/dx = σ(2u) + x · ½(1 − tanh²u) · u' with ½(1 − tanh²u) = 2σ(2u)σ(−2u)
-                    let v2 = v * v
-                    let u = F8(repeating: sqrt2OverPi) * (v + geluCubic * v2 * v)
-                    let s = 1 / (1 + exp8(-2 * u))
-                    let du = F8(repeating: sqrt2OverPi) * (1 + (3 * geluCubic) * v2)
-                    return gv * (s + v * 2 * s * (1 - s) * du)
-                }]
+                let gc = g.contiguousNoGrad()
+                let dx = Tensor.empty(x.shape)
+                let pg = gc.data, pd = dx.data
+                parallelRanges(dx.count, minPerThread: 1 << 15) { lo, hi in
+                    var i = lo
+                    while i &+ 8 <= hi { store8(geluTanhGrad8(load8(pg + i), load8(ps + i)), pd + i); i &+= 8 }
+                    if i < hi {
+                        var gv = F8(), v = F8()
+                        for j in 0..<(hi &- i) { gv[j] = pg[i &+ j]; v[j] = ps[i &+ j] }
+                        let r = geluTanhGrad8(gv, v)
+                        for j in 0..<(hi &- i) { pd[i &+ j] = r[j] }
+                    }
+                }
+                withExtendedLifetime(src) {}
+                return [dx]
             }
         }
         // Φ(x) through its tail for negative x: no cancellation where 1 + erf loses digits.

@@ -27,6 +27,36 @@ func matrixView(_ t: Tensor, rows: Int, cols: Int) -> (MatrixView, Tensor) {
     return (MatrixView(pointer: c.data, transposed: false, ld: Swift.max(cols, 1)), c)
 }
 
+/// One sgemm split into blocks of C's rows (or, for few rows, columns) over the context's
+/// threads, each block a single-threaded sgemm. Every element of C is the same dot product in
+/// the same order as the unsplit call; the split only spares OpenBLAS's own thread pool, whose
+/// workers spin between calls and compete with our kernels' threads for the cores.
+func splitSGEMM(transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Float = 1,
+                a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
+                beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int) {
+    let threads = EngineContext.current.threads
+    let block = 16  // the row unroll of the sgemm kernels: blocks keep whole micro-tiles
+    let splitRows = m >= 2 &* block
+    let extent = splitRows ? m : n
+    let chunks = Swift.min(threads, extent / block)
+    if chunks <= 1 || m &* n &* k < 1 << 18 {
+        sgemm(transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda, b: b, ldb: ldb, beta: beta, c: c, ldc: ldc)
+        return
+    }
+    parallelBLAS(chunks) { i in
+        let lo = (extent &* i / chunks) / block &* block
+        let hi = i == chunks &- 1 ? extent : (extent &* (i &+ 1) / chunks) / block &* block
+        if hi <= lo { return }
+        if splitRows {
+            sgemm(transA: transA, transB: transB, m: hi &- lo, n: n, k: k, alpha: alpha, a: a + (transA ? lo : lo &* lda), lda: lda,
+                  b: b, ldb: ldb, beta: beta, c: c + lo &* ldc, ldc: ldc)
+        } else {
+            sgemm(transA: transA, transB: transB, m: m, n: hi &- lo, k: k, alpha: alpha, a: a, lda: lda,
+                  b: b + (transB ? lo &* ldb : lo), ldb: ldb, beta: beta, c: c + lo, ldc: ldc)
+        }
+    }
+}
+
 /// y = x · weightᵀ + bias, PyTorch's `nn.Linear` layout: x [..., in], weight [out, in],
 /// bias [out]; y [..., out]. One sgemm with the weight passed as a transpose flag (never copied);
 /// backward: dX = G·W and dW = Gᵀ·X (one sgemm each), db = column sums of G (one sgemv).
@@ -56,7 +86,7 @@ public func linear(_ x: Tensor, weight: Tensor, bias: Tensor?) -> Tensor {
             if bias == nil { y.update(repeating: 0, count: out.count) }
         } else {
             // Y[rows, out] = X[rows, in] · Wᵀ: a stored [out, in] weight is op(B) with the transpose flag.
-            sgemm(transA: xv.transposed, transB: !wv.transposed, m: rows, n: outF, k: inF,
+            splitSGEMM(transA: xv.transposed, transB: !wv.transposed, m: rows, n: outF, k: inF,
                   a: xv.pointer, lda: xv.ld, b: wv.pointer, ldb: wv.ld, beta: beta, c: y, ldc: outF)
         }
     }
@@ -71,7 +101,7 @@ public func linear(_ x: Tensor, weight: Tensor, bias: Tensor?) -> Tensor {
                 if rows > 0 && inF > 0 {
                     if outF == 0 { d.data.update(repeating: 0, count: d.count) } else {
                         // dX[rows, in] = G[rows, out] · W[out, in]
-                        sgemm(transA: false, transB: wv.transposed, m: rows, n: inF, k: outF,
+                        splitSGEMM(transA: false, transB: wv.transposed, m: rows, n: inF, k: outF,
                               a: gp, lda: outF, b: wv.pointer, ldb: wv.ld, beta: 0, c: d.data, ldc: inF)
                     }
                 }
@@ -82,7 +112,7 @@ public func linear(_ x: Tensor, weight: Tensor, bias: Tensor?) -> Tensor {
                 if outF > 0 && inF > 0 {
                     if rows == 0 { d.data.update(repeating: 0, count: d.count) } else {
                         // dW[out, in] = Gᵀ[out, rows] · X[rows, in]
-                        sgemm(transA: true, transB: xv.transposed, m: outF, n: inF, k: rows,
+                        splitSGEMM(transA: true, transB: xv.transposed, m: outF, n: inF, k: rows,
                               a: gp, lda: outF, b: xv.pointer, ldb: xv.ld, beta: 0, c: d.data, ldc: inF)
                     }
                 }

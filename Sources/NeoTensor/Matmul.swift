@@ -72,7 +72,14 @@ func matmulNoGrad(_ a0: Tensor, _ b0: Tensor) -> Tensor {
               a: pa + oa[i], lda: Int(la.ld), b: pb + ob[i], ldb: Int(lb.ld), beta: 0, c: po + i &* mn, ldc: n)
     }
     // Many small products: split them over our threads with BLAS at one thread each.
-    if nb > 1 && m * n * k <= 1 << 21 { parallelBLAS(nb, body) } else { for i in 0..<nb { body(i) } }
+    if nb > 1 && m * n * k <= 1 << 21 {
+        parallelBLAS(nb, body)
+    } else {
+        for i in 0..<nb {
+            splitSGEMM(transA: la.transposed, transB: lb.transposed, m: m, n: n, k: k,
+                       a: pa + oa[i], lda: Int(la.ld), b: pb + ob[i], ldb: Int(lb.ld), beta: 0, c: po + i &* mn, ldc: n)
+        }
+    }
     return out
 }
 

@@ -103,7 +103,13 @@ typealias F8 = SIMD8<Float>
         i &+= 8
     }
     var s = acc.sum()
-    while i < n { let e = exp1(src[i] - shift); dst[i] = e; s += e; i &+= 1 }
+    if i < n {
+        // The tail as one padded vector (the same polynomial per lane as exp1, one evaluation).
+        var x = F8(repeating: 0)
+        for j in 0..<(n &- i) { x[j] = src[i &+ j] - shift }
+        let e = exp8(x)
+        for j in 0..<(n &- i) { dst[i &+ j] = e[j]; s += e[j] }
+    }
     return s
 }
 

@@ -2,14 +2,25 @@
 /// not need one). Runs with no tape recording.
 public typealias BackwardFunction = (_ gradOutput: Tensor) -> [Tensor?]
 
-/// One recorded op.
+/// Maps the gradients of an op's outputs (nil for an output nothing downstream used) to the
+/// gradients of its inputs. Runs with no tape recording.
+public typealias MultiOutputBackwardFunction = (_ gradOutputs: [Tensor?]) -> [Tensor?]
+
+/// One recorded op: one output with `backward`, or several with `multiBackward`.
 final class TapeNode {
     let name: String
     let inputs: [Tensor]
     let output: Tensor
-    let backward: BackwardFunction
+    let backward: BackwardFunction?
+    let outputs: [Tensor]
+    let multiBackward: MultiOutputBackwardFunction?
     init(name: String, inputs: [Tensor], output: Tensor, backward: @escaping BackwardFunction) {
         self.name = name; self.inputs = inputs; self.output = output; self.backward = backward
+        outputs = []; multiBackward = nil
+    }
+    init(name: String, inputs: [Tensor], outputs: [Tensor], backward: @escaping MultiOutputBackwardFunction) {
+        self.name = name; self.inputs = inputs; self.output = outputs[0]; self.backward = nil
+        self.outputs = outputs; multiBackward = backward
     }
 }
 
@@ -57,8 +68,17 @@ public final class Tape: @unchecked Sendable {
             while i >= 0 {
                 let node = nodes[i]
                 i -= 1
-                guard let g = grads.removeValue(forKey: ObjectIdentifier(node.output)) else { continue }
-                let inGrads = node.backward(g)
+                let inGrads: [Tensor?]
+                if let multi = node.multiBackward {
+                    // Every consumer of any output comes later on the tape, so all output
+                    // gradients are complete here.
+                    let gs = node.outputs.map { grads.removeValue(forKey: ObjectIdentifier($0)) }
+                    guard gs.contains(where: { $0 != nil }) else { continue }
+                    inGrads = multi(gs)
+                } else {
+                    guard let g = grads.removeValue(forKey: ObjectIdentifier(node.output)) else { continue }
+                    inGrads = node.backward!(g)
+                }
                 ensure(inGrads.count == node.inputs.count, "backward of '\(node.name)' returned \(inGrads.count) gradients for \(node.inputs.count) inputs")
                 for (input, ig) in zip(node.inputs, inGrads) {
                     guard input.requiresGrad, let ig else { continue }
@@ -118,6 +138,25 @@ public func recordOp(_ name: String, inputs: [Tensor], output: Tensor, backward:
     output.tape = tape
     tape.nodes.append(TapeNode(name: name, inputs: inputs, output: output, backward: backward))
     return output
+}
+
+/// Records an op with several outputs (each computed outside autodiff) when any input requires
+/// a gradient. `backward` receives one gradient per output, nil for an output that no later op
+/// used, and returns one per input (nil where not needed).
+@discardableResult
+public func recordOp(_ name: String, inputs: [Tensor], outputs: [Tensor], backward: @escaping MultiOutputBackwardFunction) -> [Tensor] {
+    ensure(!outputs.isEmpty, "recordOp '\(name)': no outputs")
+    guard let tape = Tape.current else { return outputs }
+    var needs = false
+    for t in inputs where t.requiresGrad { needs = true; break }
+    guard needs else { return outputs }
+    for output in outputs {
+        output.requiresGrad = true
+        output.isLeaf = false
+        output.tape = tape
+    }
+    tape.nodes.append(TapeNode(name: name, inputs: inputs, outputs: outputs, backward: backward))
+    return outputs
 }
 
 /// Runs `body` without recording: no op inside builds a graph.

@@ -92,26 +92,21 @@ public final class VocalBlock: Module {
     /// Joint attention of already modulated tokens: returns each stream's attention output with
     /// heads merged, `[B, Tᵢ, C]`, before the output projections (nil for a keys-only audio
     /// stream). `rotary` covers the joint sequence (motion tokens then audio tokens); `mask`
-    /// is added to the scores and broadcasts to `[B, H, Tq, Tm + Ta]`.
+    /// is added to the scores and broadcasts to `[B, H, Tq, Tm + Ta]`. One fused op
+    /// (`NeoTensor.jointAttention`): per-head RMS-norm and rotation of q and k, the joint
+    /// softmax attention and the split back into the streams, with the same numbers as
+    /// `project` → `applyRotary` → concat → `scaledDotProductAttention` → split.
     public func jointAttention(motion hm: Tensor, audio ha: Tensor, rotary: RotaryTables, mask: Tensor?) -> (motion: Tensor, audio: Tensor?) {
-        let b = hm.shape[0], tm = hm.shape[1], ta = ha.shape[1]
-        let (qm, km, vm) = motion.project(hm)
-        let (qa, ka, va) = audio.project(ha)
-        let k = applyRotary(Tensor.concat([km, ka], dim: 2), cos: rotary.cos, sin: rotary.sin)
-        let v = Tensor.concat([vm, va], dim: 2)
-        let q: Tensor
-        if let qa {
-            q = applyRotary(Tensor.concat([qm!, qa], dim: 2), cos: rotary.cos, sin: rotary.sin)
-        } else {
-            let r = rotary.prefix(tm)
-            q = applyRotary(qm!, cos: r.cos, sin: r.sin)
+        func stream(_ s: VocalStream, _ h: Tensor) -> JointAttentionStream {
+            JointAttentionStream(qkv: s.qkv(h), queries: !s.keysOnly, qNorm: s.qNorm.map { normWeight($0) }, kNorm: normWeight(s.kNorm))
         }
-        let o = scaledDotProductAttention(q, k, v, mask: mask, scale: 1 / Float(Double(headDim).squareRoot()))
-        func merge(_ x: Tensor, _ t: Int) -> Tensor { x.permute([0, 2, 1, 3]).reshape([b, t, width]) }
-        if qa == nil { return (merge(o, tm), nil) }
-        let parts = o.split([tm, ta], dim: 2)
-        return (merge(parts[0], tm), merge(parts[1], ta))
+        let outs = NeoTensor.jointAttention([stream(motion, hm), stream(audio, ha)], heads: heads, eps: motion.kNorm.eps,
+                                            cos: rotary.cos, sin: rotary.sin, mask: mask, scale: 1 / Float(Double(headDim).squareRoot()))
+        return (outs[0], outs.count > 1 ? outs[1] : nil)
     }
+
+    /// An RMS-norm's weight (ones for a norm without one).
+    private func normWeight(_ n: RMSNorm) -> Tensor { n.weight?.value ?? Tensor.ones([n.dim]) }
 
     /// - Parameters:
     ///   - motion: `[B, Tm, C]` motion-stream tokens; `audio`: `[B, Ta, C]`.

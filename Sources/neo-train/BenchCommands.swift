@@ -55,9 +55,17 @@ struct BenchVocal: ParsableCommand {
     @Option(help: "Threads, ours and PyTorch's.")
     var threads = 2
 
+    @Option(help: "Timed training steps after a warm-up step (the median is reported).")
+    var repeats = 5
+
+    @Flag(name: .customLong("no-sampling"), help: "Skip the sampling figure (e.g. to profile the training step alone).")
+    var noSampling = false
+
     func run() throws {
+        guard repeats >= 1 else { throw ValidationError("--repeats must be at least 1, got \(repeats)") }
         let script = noTorch ? nil : (torchScript ?? "scripts/bench_vocal_torch.py")
-        let result = try VocalBenchmark.run(recipePath: recipe, torchScript: script, weights: weights, threads: threads, quick: quick)
+        let result = try VocalBenchmark.run(recipePath: recipe, torchScript: script, weights: weights, threads: threads,
+                                            repeats: repeats, quick: quick, sampling: !noSampling)
         print(json ? try result.json() : result.table(), terminator: json ? "\n" : "")
     }
 }

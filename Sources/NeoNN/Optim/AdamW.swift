@@ -70,8 +70,26 @@ public final class AdamW: Optimizer {
                        decay: Float, beta1: Float, beta2: Float, eps: Float, stepSize: Float, bc2Sqrt: Float) {
         let oneMinusB1 = 1 - beta1, oneMinusB2 = 1 - beta2
         let applyDecay = decay != 1
+        // Eight lanes at a time in the scalar loop's exact operation order (sqrt and division
+        // are correctly rounded in both), then the scalar tail.
+        let d8 = SIMD8<Float>(repeating: decay), b18 = SIMD8<Float>(repeating: oneMinusB1)
+        let b28 = SIMD8<Float>(repeating: beta2), ob28 = SIMD8<Float>(repeating: oneMinusB2)
+        let bc8 = SIMD8<Float>(repeating: bc2Sqrt), eps8 = SIMD8<Float>(repeating: eps), st8 = SIMD8<Float>(repeating: -stepSize)
         parallelRanges(count) { lo, hi in
             var j = lo
+            while j &+ 8 <= hi {
+                let gj = load8(grad + j)
+                var pj = load8(param + j)
+                if applyDecay { pj = pj * d8 }
+                let m0 = load8(m + j)
+                let mj = m0 + b18 * (gj - m0)
+                let vj = load8(v + j) * b28 + ob28 * gj * gj
+                store8(mj, m + j)
+                store8(vj, v + j)
+                let denom = vj.squareRoot() / bc8 + eps8
+                store8(pj + st8 * (mj / denom), param + j)
+                j &+= 8
+            }
             while j < hi {
                 let gj = grad[j]
                 var pj = param[j]
@@ -100,4 +118,11 @@ public final class AdamW: Optimizer {
         stepCount = state.step
         if let lr = state.scalars["learning_rate"] { learningRate = Float(lr) }
     }
+}
+
+@inline(__always) private func load8(_ p: UnsafeMutablePointer<Float>) -> SIMD8<Float> {
+    UnsafeRawPointer(p).loadUnaligned(as: SIMD8<Float>.self)
+}
+@inline(__always) private func store8(_ v: SIMD8<Float>, _ p: UnsafeMutablePointer<Float>) {
+    UnsafeMutableRawPointer(p).storeBytes(of: v, as: SIMD8<Float>.self)
 }

@@ -52,7 +52,8 @@ public enum VocalBenchmark {
         /// Max |v_torch − v_ours| / max |v_ours| for the same weights and batch.
         public var velocityRelativeError: Double?
         public var speedupOverTorch: Double?
-        public var sampling: Sampling
+        /// nil when the run skipped sampling.
+        public var sampling: Sampling?
 
         public func json() throws -> String {
             let e = JSONEncoder()
@@ -71,7 +72,7 @@ public enum VocalBenchmark {
                 out += "   torch: \(torchUnavailable ?? "unavailable")"
             }
             out += "\n"
-            let sm = sampling
+            guard let sm = sampling else { return out }
             out += "sampling        \(String(format: "%.0f", sm.audioSeconds)) s of audio, \(sm.steps) \(sm.sampler) steps, \(sm.conditionSets) condition sets (cfg \(sm.cfgAudio)/\(sm.cfgIdentity)/\(sm.cfgReference)), \(sm.windows) windows: \(s(sm.seconds))" + (sm.cpuSeconds.map { " (CPU \(s($0)))" } ?? "")
             if let f = sm.featureSeconds { out += " (+ Whisper features \(s(f)))" }
             return out + "\n"
@@ -91,18 +92,18 @@ public enum VocalBenchmark {
     /// Runs the benchmark. `torchScript` nil skips PyTorch; `weights` (Whisper) adds the feature
     /// time to the sampling figure when the file exists.
     public static func run(recipePath: String = "Recipes/vocal-small.toml", torchScript: String?, weights: String?,
-                           threads: Int = 2, repeats: Int = 5, quick: Bool = false) throws -> Result {
+                           threads: Int = 2, repeats: Int = 5, quick: Bool = false, sampling: Bool = true) throws -> Result {
         let recipe = try Recipe.load(path: recipePath, kinds: ModelKind.builtIn.map(\.schema))
         guard recipe.modelKind == "vocal" else { throw TrainError("\(recipePath): model.kind is not \"vocal\"") }
         let context = EngineContext(threads: threads)
         return try context.run { try measure(recipe: recipe, recipePath: recipePath, torchScript: torchScript, weights: weights,
-                                             threads: threads, repeats: quick ? 1 : repeats, quick: quick) }
+                                             threads: threads, repeats: quick ? 1 : repeats, quick: quick, sampling: sampling) }
     }
 
     static func median(_ xs: [Double]) -> Double { xs.sorted()[xs.count / 2] }
 
     static func measure(recipe: Recipe, recipePath: String, torchScript: String?, weights: String?, threads: Int,
-                        repeats: Int, quick: Bool) throws -> Result {
+                        repeats: Int, quick: Bool, sampling withSampling: Bool) throws -> Result {
         var config = VocalKind.config(recipe)
         config.gradientCheckpointing = false
         let data = recipe.section(VocalDataSection.self)
@@ -151,47 +152,50 @@ public enum VocalBenchmark {
         }
         let ours = Timing(stepSeconds: median(times), allStepSeconds: times, stepCPUSeconds: median(cpu), threads: threads)
 
-        // Sampling 10 s of audio (features from the same fake encoder shapes), 10 Euler steps,
-        // weights that need all four condition sets.
-        let seconds = quick ? 2.0 : 10.0, steps = quick ? 2 : 10
-        let frames = Int(seconds * 25)
-        var settings = SamplingSettings()
-        settings.sampler = .euler
-        settings.steps = steps
-        settings.guidance = GuidanceWeights(audio: 2, identity: 1.5, reference: 1.25)
-        let sampler = VocalSampler(model: model, settings: settings)
-        let longAudio = Tensor.normal([1, config.audioLayers, 2 * frames, config.audioWidth], generator: g)
-        let clip = identity.slice(dim: 0, start: 0, end: 1).contiguous()
-        let ref = reference.slice(dim: 0, start: 0, end: 1).contiguous()
-        var sampleTimes: [Double] = [], sampleCPU: [Double] = []
-        for i in 0..<(repeats >= 3 ? 4 : 1) {  // the first one warms up
-            let c0 = processCPUSeconds()
-            let t0 = DispatchTime.now().uptimeNanoseconds
-            _ = try sampler.sampleLong(audio: longAudio, identity: clip, emotion: [1], reference: ref, generator: Generator(seed: 3))
-            let dt = Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9
-            if i > 0 || repeats < 3 { sampleTimes.append(dt); sampleCPU.append(processCPUSeconds() - c0) }
-        }
-        var featureSeconds: Double? = nil
-        let weightsPath = weights ?? AudioFeatureCache.defaultWeights
-        if FileManager.default.fileExists(atPath: weightsPath), let extractor = try? AudioFeatureCache.extractor(weights: weightsPath),
-           extractor.encoder.config.layers + 1 == config.audioLayers, extractor.encoder.config.width == config.audioWidth {
-            // A voiced test signal: the encoder's cost does not depend on what is said.
-            let samples = (0..<(frames * 640)).map { i -> Float in
-                let x = Double(i) / 16_000
-                return Float(0.3 * sin(2 * .pi * 140 * x) * (0.6 + 0.4 * sin(2 * .pi * 3 * x)))
+        var sampling: Sampling? = nil
+        if withSampling {
+            // Sampling 10 s of audio (features from the same fake encoder shapes), 10 Euler steps,
+            // weights that need all four condition sets.
+            let seconds = quick ? 2.0 : 10.0, steps = quick ? 2 : 10
+            let frames = Int(seconds * 25)
+            var settings = SamplingSettings()
+            settings.sampler = .euler
+            settings.steps = steps
+            settings.guidance = GuidanceWeights(audio: 2, identity: 1.5, reference: 1.25)
+            let sampler = VocalSampler(model: model, settings: settings)
+            let longAudio = Tensor.normal([1, config.audioLayers, 2 * frames, config.audioWidth], generator: g)
+            let clip = identity.slice(dim: 0, start: 0, end: 1).contiguous()
+            let ref = reference.slice(dim: 0, start: 0, end: 1).contiguous()
+            var sampleTimes: [Double] = [], sampleCPU: [Double] = []
+            for i in 0..<(repeats >= 3 ? 4 : 1) {  // the first one warms up
+                let c0 = processCPUSeconds()
+                let t0 = DispatchTime.now().uptimeNanoseconds
+                _ = try sampler.sampleLong(audio: longAudio, identity: clip, emotion: [1], reference: ref, generator: Generator(seed: 3))
+                let dt = Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9
+                if i > 0 || repeats < 3 { sampleTimes.append(dt); sampleCPU.append(processCPUSeconds() - c0) }
             }
-            _ = try AudioFeatureCache.clipFeatures(extractor, samples: samples, frames: frames, source: "bench")
-            let t0 = DispatchTime.now().uptimeNanoseconds
-            _ = try AudioFeatureCache.clipFeatures(extractor, samples: samples, frames: frames, source: "bench")
-            featureSeconds = Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9
-        }
-        let plan = GuidancePlan(model: model, conditions: VocalConditions(audio: longAudio.slice(dim: 2, start: 0, end: 2 * n).contiguous(),
-                                                                          identity: clip, emotion: [1], reference: ref, prefix: nil),
-                                weights: settings.guidance)
-        let sampling = Sampling(audioSeconds: seconds, steps: steps, sampler: "euler", conditionSets: plan.sets.count,
+            var featureSeconds: Double? = nil
+            let weightsPath = weights ?? AudioFeatureCache.defaultWeights
+            if FileManager.default.fileExists(atPath: weightsPath), let extractor = try? AudioFeatureCache.extractor(weights: weightsPath),
+               extractor.encoder.config.layers + 1 == config.audioLayers, extractor.encoder.config.width == config.audioWidth {
+                // A voiced test signal: the encoder's cost does not depend on what is said.
+                let samples = (0..<(frames * 640)).map { i -> Float in
+                    let x = Double(i) / 16_000
+                    return Float(0.3 * sin(2 * .pi * 140 * x) * (0.6 + 0.4 * sin(2 * .pi * 3 * x)))
+                }
+                _ = try AudioFeatureCache.clipFeatures(extractor, samples: samples, frames: frames, source: "bench")
+                let t0 = DispatchTime.now().uptimeNanoseconds
+                _ = try AudioFeatureCache.clipFeatures(extractor, samples: samples, frames: frames, source: "bench")
+                featureSeconds = Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9
+            }
+            let plan = GuidancePlan(model: model, conditions: VocalConditions(audio: longAudio.slice(dim: 2, start: 0, end: 2 * n).contiguous(),
+                                                                              identity: clip, emotion: [1], reference: ref, prefix: nil),
+                                    weights: settings.guidance)
+            sampling = Sampling(audioSeconds: seconds, steps: steps, sampler: "euler", conditionSets: plan.sets.count,
                                 windows: sampler.windows(frames: frames).count, cfgAudio: 2, cfgIdentity: 1.5, cfgReference: 1.25,
                                 seconds: median(sampleTimes), allSeconds: sampleTimes, cpuSeconds: median(sampleCPU),
                                 featureSeconds: featureSeconds)
+        }
 
         var result = Result(recipe: recipePath, parameters: model.parameterCount, batch: b, windowFrames: n, prefixFrames: k,
                             referenceFrames: r, ours: ours, sampling: sampling)
