@@ -45,7 +45,7 @@ public struct DemoPlan: Sendable, Equatable {
         evalClips: 2,
         rewardOverrides: ["model.width=16", "model.depth=1", "model.heads=2", "train.batch=8", "data.eval_windows=8",
                           "train.checkpoint_every=10"],
-        grpoOverrides: ["grpo.group_size=2", "grpo.clips_per_iteration=1", "grpo.steps=4", "grpo.window_size=1",
+        grpoOverrides: ["grpo.group_size=2", "grpo.replay_batch=2", "grpo.clips_per_iteration=1", "grpo.steps=4", "grpo.window_size=1",
                         "grpo.eval_candidates=1", "grpo.updates_per_rollout=1", "data.eval_clips=2",
                         "train.checkpoint_every=1"])
 
