@@ -33,7 +33,10 @@ public final class LogMelSpectrogram: @unchecked Sendable {
         fftwPlannerLock.lock()
         let input = fftwf_alloc_real(n)!
         let output = fftwf_alloc_complex(n / 2 + 1)!
-        plan = fftwf_plan_dft_r2c_1d(Int32(n), input, output, UInt32(FFTW_MEASURE))
+        // FFTW_ESTIMATE, not FFTW_MEASURE: a measured plan depends on how busy the machine is,
+        // and another plan rounds differently, so the same audio would give features (and
+        // every model trained on them) that differ from run to run.
+        plan = fftwf_plan_dft_r2c_1d(Int32(n), input, output, UInt32(FFTW_ESTIMATE))
         fftwf_free(input)
         fftwf_free(output)
         fftwPlannerLock.unlock()
