@@ -87,8 +87,8 @@ public enum DemoReport {
         md += "## 5. Base vs tuned on held-out identities\n\n"
         if let base = evaluation["base"], let tuned = evaluation["tuned"],
            let b = base.rows.first(where: { $0.name == "model" }), let t = tuned.rows.first(where: { $0.name == "model" }) {
-            md += "\(base.clips) clips (\(fmt(base.minutes, 1)) min) of test identities \(base.identities.joined(separator: ", ")); "
-            md += "\(base.sampler), \(base.steps) steps, guidance audio \(fmt(base.cfgAudio, 2)) / identity \(fmt(base.cfgIdentity, 2)) / reference \(fmt(base.cfgReference, 2)), seed \(base.seed). "
+            md += "\(base.clips) clips (\(ChartFormat.fixed(base.minutes, 1)) min) of test identities \(base.identities.joined(separator: ", ")); "
+            md += "\(base.sampler), \(base.steps) steps, guidance audio \(ChartFormat.fixed(base.cfgAudio, 2)) / identity \(ChartFormat.fixed(base.cfgIdentity, 2)) / reference \(ChartFormat.fixed(base.cfgReference, 2)), seed \(base.seed). "
             md += "Lip-sync r: correlation of the generated lip opening with the ground truth's (not part of the reward).\n\n"
             var table = MarkdownTable(header: ["", "lip-sync r ↑", "|offset| frames ↓", "sync conf ↑", "jitter", "expression range", "pose diversity", "Fréchet ↓"])
             func add(_ label: String, _ r: EvalMotionCommand.Row) {
@@ -169,12 +169,6 @@ public enum DemoReport {
     }
 
     static func writeText(_ s: String, _ path: String) throws { try AtomicFile.write(Data(s.utf8), to: path) }
-
-    static func fmt(_ v: Double, _ digits: Int) -> String {
-        guard v.isFinite else { return "–" }
-        let s = String(format: "%.\(digits)f", v)
-        return s.hasPrefix("-") && Double(s) == 0 ? String(s.dropFirst()) : s
-    }
 
     static func fmtTrim(_ v: Double) -> String { v == v.rounded() ? String(Int(v)) : String(v) }
 
