@@ -1,6 +1,5 @@
 import NeoNN
 import NeoTensor
-import Vocal
 
 /// A VOCAL model that works on standardised motion, optionally relative to the reference frame.
 ///
@@ -131,5 +130,25 @@ public final class NormalizedVocal: Module {
             return Float(Swift.max(variance.squareRoot(), floor))
         }
         return (mean.map { Float($0) }, scale)
+    }
+}
+
+extension NormalizedVocal {
+    /// Real motion `[B, N, D]` from the network's latents `x` `[B, N, D]` generated under
+    /// network-space `conditions`: de-standardised, and with the absolute reference frame added
+    /// back when the model is relative (the reference token's standardisation undone; the
+    /// training mean frame when the conditions carry no reference, as in `sampleLong`).
+    public func motion(fromNetwork x: Tensor, conditions: VocalConditions) -> Tensor {
+        let reference = conditions.reference.map { r in noGrad { (r * referenceScale.value + referenceMean.value).contiguous() } }
+        return denormalize(x, reference: anchor(reference, batch: x.shape[0]))
+    }
+
+    /// Network-space conditions for one window of real data: the identity clip `[B, R, D]` and
+    /// the reference frame `[B, D]` (absolute) transformed as in training; audio and emotion as
+    /// they are.
+    public func networkConditions(audio: Tensor, identity: Tensor, emotion: [Int], reference: Tensor) -> VocalConditions {
+        let r = anchor(reference, batch: reference.shape[0])
+        return VocalConditions(audio: audio, identity: normalize(identity, reference: r), emotion: emotion,
+                               reference: normalizeReference(reference))
     }
 }
