@@ -10,7 +10,7 @@ with the same shapes, loads the same weights, checks that it computes the same v
 loss, then times one training step (forward, backward, AdamW) with `torch.set_num_threads(T)`
 and prints one JSON object.
 
-Architecture (DESIGN §4, mirrored from VocalModel/VocalBlock/AudioFusion): audio fusion
+Architecture (docs/architecture.md §4, mirrored from VocalModel/VocalBlock/AudioFusion): audio fusion
 (per-layer LayerNorm without affine, softmax-weighted sum over layers, adjacent 50 fps frames
 paired, Linear-GELU(tanh)-Linear); conditioning c = SiLU(MLP(sinusoidal t·1000) + identity
 features + emotion embedding); MMDiT blocks with per-stream adaLN-Zero, QKV with per-head

@@ -65,7 +65,10 @@ public final class GRPOLearner {
     public var replayer: GRPOReplayer { GRPOReplayer(policy: policy, reference: reference, settings: settings) }
 
     /// Iteration `iteration` on `clips`: rollout, advantages, then the updates.
-    public func iteration(_ iteration: Int, clips: [GRPOClip], recordAll: Bool = false) throws -> GRPOIterationResult {
+    /// `reduceGradients` runs after each replay's backward and before clipping: where a
+    /// data-parallel runner averages the gradients over its processes.
+    public func iteration(_ iteration: Int, clips: [GRPOClip], recordAll: Bool = false,
+                          reduceGradients: ([Parameter]) throws -> Void = { _ in }) throws -> GRPOIterationResult {
         let canMeasure = ProcessMemory.resetPeak()
         let rollout = try sampler.rollout(clips: clips, iteration: iteration, seed: seed, reward: reward, recordAll: recordAll)
         let rolloutPeak = canMeasure ? ProcessMemory.read()?.peak : nil
@@ -83,6 +86,7 @@ public final class GRPOLearner {
                                           seconds: Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9))
                 continue
             }
+            try reduceGradients(parameters)
             let norm = clipNorm > 0 ? clipGradientNorm(parameters, maxNorm: clipNorm) : gradientNorm(parameters)
             guard norm.isFinite else {
                 throw GRPOError("iteration \(iteration): gradient norm is \(norm)")

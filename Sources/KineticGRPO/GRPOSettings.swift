@@ -2,7 +2,7 @@ import Vocal
 
 /// Which stochastic step the rollout takes inside the SDE window (recipe key `grpo.sde_kind`).
 public enum SDEKind: String, Sendable, Codable, CaseIterable {
-    /// The SDE of DESIGN §6, whose marginals equal the ODE's: σ_k = a·√(t/(1−t)) (t₁ in the
+    /// The SDE of docs/architecture.md §6, whose marginals equal the ODE's: σ_k = a·√(t/(1−t)) (t₁ in the
     /// denominator at t = 1), μ_k = x + [v + σ²/(2t)·(x + (1−t)·v)]·Δt, s_k = σ_k·√|Δt|.
     case flow
     /// The coefficients-preserving step: predict x̂₀ = x − t·v and ε̂ = x + (1−t)·v, then
@@ -60,7 +60,7 @@ public struct GRPOSettings: Sendable, Equatable {
     /// alone (`training: false`) also accepts noise level 0, where every step is the ODE's.
     public func validate(training: Bool = true) throws(GRPOError) {
         func need(_ ok: Bool, _ key: String, _ what: String) throws(GRPOError) {
-            if !ok { throw GRPOError("[grpo] \(key): \(what)") }
+            if !ok { throw GRPOError(key: key, what) }
         }
         try need(groupSize >= 2, "group_size", "must be ≥ 2 (advantages compare candidates within a group), got \(groupSize)")
         try need(clipsPerIteration >= 1, "clips_per_iteration", "must be ≥ 1, got \(clipsPerIteration)")
@@ -83,7 +83,7 @@ public struct GRPOSettings: Sendable, Equatable {
         try need(updatesPerRollout >= 1, "updates_per_rollout", "must be ≥ 1, got \(updatesPerRollout)")
         for (key, w) in [("cfg_audio", guidance.audio), ("cfg_identity", guidance.identity), ("cfg_reference", guidance.reference)]
         where !w.isFinite {
-            throw GRPOError("[grpo] \(key): must be finite, got \(w)")
+            throw GRPOError(key: key, "must be finite, got \(w)")
         }
     }
 }

@@ -95,25 +95,21 @@ public final class LipOpeningReward: MotionReward {
 /// The learned reward model (`RewardTransformer`): one of its four heads (overall by default)
 /// scores the motion with the clip's audio features.
 public final class RewardModelScore: MotionReward {
-    public enum Head: Int, Sendable, CaseIterable {
-        case overall = 0, naturalness, expressionRange, audioAlignment
-        public var label: String { ["overall", "naturalness", "expression-range", "audio-alignment"][rawValue] }
-    }
     public let model: RewardTransformer
-    public let head: Head
+    public let head: RewardHead
     /// Whether the model reads VOCAL's audio hidden states as they are (same layers and width);
     /// otherwise clips must carry `rewardAudio` in the model's format.
     public let readsPolicyAudio: Bool
 
     /// `policyAudio`: (layers, width) of the policy's audio hidden states.
-    public init(model: RewardTransformer, head: Head = .overall, policyAudio: (layers: Int, width: Int)) {
+    public init(model: RewardTransformer, head: RewardHead = .overall, policyAudio: (layers: Int, width: Int)) {
         self.model = model
         self.head = head
         readsPolicyAudio = model.config.audioLayers == policyAudio.layers && model.config.audioWidth == policyAudio.width
         model.eval()
     }
 
-    public var name: String { "reward-model(\(head.label))" }
+    public var name: String { "reward-model(\(head.rawValue))" }
     public var latentDim: Int? { model.config.motionDim }
     public var audioFormat: (layers: Int, width: Int)? {
         readsPolicyAudio ? nil : (model.config.audioLayers, model.config.audioWidth)
@@ -127,6 +123,6 @@ public final class RewardModelScore: MotionReward {
             throw GRPOError("reward '\(name)': \(error)")
         }
         let scores = noGrad { model(motion: motion, audio: audio) }
-        return scores.slice(dim: 1, start: head.rawValue, end: head.rawValue + 1).contiguous().toArray()
+        return scores.slice(dim: 1, start: head.column, end: head.column + 1).contiguous().toArray()
     }
 }

@@ -94,7 +94,7 @@ public struct GRPORollout: @unchecked Sendable {
 
     public var droppedGroups: Int { groups.filter(\.isDropped).count }
     public var allRewards: [Float] { groups.flatMap(\.rewards) }
-    /// Numbers per candidate (N·D), the D of DESIGN §6.
+    /// Numbers per candidate (N·D), the D of docs/architecture.md §6.
     public var dimension: Int { groups.first.map { $0.final.count / $0.size } ?? 0 }
 }
 

@@ -17,7 +17,7 @@ public struct DecodedAudio: Sendable {
 
 /// Reads any file libsndfile understands (WAV in its integer and float variants, FLAC,
 /// Ogg/Vorbis, Opus, MP3, AIFF, …), downmixes to mono and resamples to the framework's
-/// 16 kHz (DESIGN §3). Every problem with the file is an `AudioError` naming it.
+/// 16 kHz (docs/architecture.md §3). Every problem with the file is an `AudioError` naming it.
 public enum AudioDecoder {
     /// The framework's internal sample rate.
     public static let sampleRate = 16_000

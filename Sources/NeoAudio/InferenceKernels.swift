@@ -8,31 +8,7 @@ import NeoTensor
 
 typealias F8 = SIMD8<Float>
 
-/// e^x for eight lanes: x = n·ln2 + r with |r| ≤ ln2/2, e^r by its Taylor series to r⁷
-/// (relative error < 1e-8 before rounding), 2^n built in the exponent bits.
-@inline(__always)
-func exp8(_ x: F8) -> F8 {
-    // (`replacing` inlines; the stdlib's clamped/pointwiseMin/Max on SIMD8 end up as calls.)
-    let lo = F8(repeating: -87), hi = F8(repeating: 88)
-    var xc = x.replacing(with: lo, where: x .< lo)
-    xc = xc.replacing(with: hi, where: xc .> hi)
-    // Adding 1.5·2^23 rounds x·log2(e) to an integer held in the low mantissa bits.
-    let shifter = F8(repeating: 12_582_912)
-    let t = xc * 1.442_695_040_888_963 + shifter
-    let n = t - shifter
-    let r = (xc - n * 0.693_145_751_953_125) - n * 1.428_606_820_309_417_3e-6
-    var p = F8(repeating: 1.0 / 5040)
-    p = p * r + 1.0 / 720
-    p = p * r + 1.0 / 120
-    p = p * r + 1.0 / 24
-    p = p * r + 1.0 / 6
-    p = p * r + 0.5
-    p = p * r + 1
-    p = p * r + 1
-    let integer = unsafeBitCast(t, to: SIMD8<Int32>.self) &- 0x4B40_0000
-    let scale = unsafeBitCast((integer &+ 127) &<< 23, to: F8.self)
-    return p * scale
-}
+// e^x for eight lanes: NeoTensor's `exp8`, the one the differentiable kernels use.
 
 /// erf for eight lanes: Abramowitz & Stegun 7.1.26, |error| ≤ 1.5e-7.
 @inline(__always)

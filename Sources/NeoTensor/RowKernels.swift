@@ -3,22 +3,24 @@ import Foundation
 // Row-wise SIMD helpers shared by the fused kernels (softmax, norms, attention, losses).
 // Each works on one contiguous row of `n` floats; callers split rows over threads.
 
-typealias F8 = SIMD8<Float>
+// Public and inlinable: the optimisers (NeoNN) and the Whisper kernels (NeoAudio) use the same
+// eight-lane helpers.
+@usableFromInline typealias F8 = SIMD8<Float>
 
-@inline(__always) func load8(_ p: UnsafePointer<Float>) -> F8 {
+@inlinable @inline(__always) public func load8(_ p: UnsafePointer<Float>) -> SIMD8<Float> {
     UnsafeRawPointer(p).loadUnaligned(as: F8.self)
 }
-@inline(__always) func load8(_ p: UnsafeMutablePointer<Float>) -> F8 {
+@inlinable @inline(__always) public func load8(_ p: UnsafeMutablePointer<Float>) -> SIMD8<Float> {
     UnsafeRawPointer(p).loadUnaligned(as: F8.self)
 }
-@inline(__always) func store8(_ v: F8, _ p: UnsafeMutablePointer<Float>) {
+@inlinable @inline(__always) public func store8(_ v: SIMD8<Float>, _ p: UnsafeMutablePointer<Float>) {
     UnsafeMutableRawPointer(p).storeBytes(of: v, as: F8.self)
 }
 
 // The stdlib's pointwiseMin/Max, clamped(…) and .max() on SIMD8<Float> compile to scalar
 // lane loops (they honour NaN ordering rules); compare-and-select compiles to cmpps + blend.
-@inline(__always) func vmax(_ a: F8, _ b: F8) -> F8 { a.replacing(with: b, where: a .< b) }
-@inline(__always) func vmin(_ a: F8, _ b: F8) -> F8 { a.replacing(with: b, where: b .< a) }
+@usableFromInline @inline(__always) func vmax(_ a: F8, _ b: F8) -> F8 { a.replacing(with: b, where: a .< b) }
+@usableFromInline @inline(__always) func vmin(_ a: F8, _ b: F8) -> F8 { a.replacing(with: b, where: b .< a) }
 @inline(__always) func hmax(_ v: F8) -> Float {
     let a = vmax(F8(lowHalf: v.lowHalf, highHalf: v.lowHalf), F8(lowHalf: v.highHalf, highHalf: v.highHalf))
     return Swift.max(Swift.max(a[0], a[1]), Swift.max(a[2], a[3]))
@@ -27,7 +29,7 @@ typealias F8 = SIMD8<Float>
 /// e^x for eight lanes: x = n·ln2 + r with |r| ≤ ln2/2, a degree-6 polynomial for e^r (Cephes
 /// coefficients, ~1 ulp), and 2^n assembled in the exponent bits. Lanes below −87.3 give 0
 /// (so −∞ from a mask gives exactly 0); lanes above 88.3 saturate at e^88.3.
-@inline(__always) func exp8(_ x: F8) -> F8 {
+@inlinable @inline(__always) public func exp8(_ x: SIMD8<Float>) -> SIMD8<Float> {
     let lo = F8(repeating: -87.3), hi = F8(repeating: 88.3)
     let xc = vmin(vmax(x, lo), hi)
     // Round x·log2(e) to the nearest integer by adding 1.5·2^23: the integer lands in the low

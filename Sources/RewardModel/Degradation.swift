@@ -17,8 +17,23 @@ public enum Aspect: String, CaseIterable, Sendable, Codable {
     }
 }
 
-/// Names of the model's four output columns, in order.
-public let rewardHeadNames = ["overall", "naturalness", "expression_range", "audio_alignment"]
+/// The model's four output columns, in order: the overall score, then the aspects. The raw
+/// value is the name recipes use (`[reward] head`).
+public enum RewardHead: String, CaseIterable, Sendable {
+    case overall, naturalness
+    case expressionRange = "expression-range"
+    case audioAlignment = "audio-alignment"
+
+    /// Column of the model's output.
+    public var column: Int {
+        switch self {
+        case .overall: return 0
+        case .naturalness: return Aspect.naturalness.column
+        case .expressionRange: return Aspect.expressionRange.column
+        case .audioAlignment: return Aspect.audioAlignment.column
+        }
+    }
+}
 
 /// Settings of the degradation zoo: how far each kind goes at strength 1.
 public struct DegradationSettings: Sendable, Equatable, Codable {

@@ -1,6 +1,6 @@
 import NeoTensor
 
-/// Where the pose numbers sit in a motion latent. The default 70-number layout (DESIGN §3):
+/// Where the pose numbers sit in a motion latent. The default 70-number layout (docs/architecture.md §3):
 /// `[0..<63]` expression offsets of 21 keypoints, `[63]` scale, `[64..<67]` translation,
 /// `[67..<70]` pitch, yaw, roll. For another width the last 7 numbers are taken as pose and the
 /// rest as expression (a width of 7 or less is all expression).

@@ -23,17 +23,18 @@ public struct RewardModelConfig: Sendable, Equatable, Codable {
 
     public init() {}
 
-    public init(motionDim: Int = 70, audioLayers: Int = 1, audioWidth: Int = 32, width: Int = 64, depth: Int = 2,
-                heads: Int = 4, mlpRatio: Int = 4, syncLags: Int = 12, syncWidth: Int = 16) {
-        self.motionDim = motionDim
-        self.audioLayers = audioLayers
-        self.audioWidth = audioWidth
-        self.width = width
-        self.depth = depth
-        self.heads = heads
-        self.mlpRatio = mlpRatio
-        self.syncLags = syncLags
-        self.syncWidth = syncWidth
+    /// The defaults with the given fields changed (the defaults live once, above).
+    public init(motionDim: Int? = nil, audioLayers: Int? = nil, audioWidth: Int? = nil, width: Int? = nil, depth: Int? = nil,
+                heads: Int? = nil, mlpRatio: Int? = nil, syncLags: Int? = nil, syncWidth: Int? = nil) {
+        if let motionDim { self.motionDim = motionDim }
+        if let audioLayers { self.audioLayers = audioLayers }
+        if let audioWidth { self.audioWidth = audioWidth }
+        if let width { self.width = width }
+        if let depth { self.depth = depth }
+        if let heads { self.heads = heads }
+        if let mlpRatio { self.mlpRatio = mlpRatio }
+        if let syncLags { self.syncLags = syncLags }
+        if let syncWidth { self.syncWidth = syncWidth }
     }
 
     public var headDim: Int { width / heads }
@@ -100,7 +101,7 @@ public final class AttentionPool: Module {
 
 /// The reward model: a Transformer over audio tokens and motion tokens, pooled into four scores
 /// — overall, naturalness, expression range, audio alignment (columns in that order,
-/// `rewardHeadNames`).
+/// `RewardHead`).
 ///
 /// - Audio tokens: the `L` hidden states of each 50 fps feature frame are layer-normalised
 ///   (no gain) and mixed by a learned softmax over layers (`layerLogits`, absent when L = 1);

@@ -24,7 +24,7 @@ public struct SyntheticCorpusSettings: Sendable, Equatable, Codable {
 /// and a pitch-like contour, one per layer with its own gain and noise, plus a speaker timbre
 /// and a language offset. Identities differ in expressiveness (±15%), head-motion amplitude
 /// (±20%), brow activity, blink rate, neutral face and timbre; languages in syllable rate and
-/// pauses. Motion uses the 70-number layout of DESIGN §3 (lip keypoints {6, 12, 14, 17, 19, 20}).
+/// pauses. Motion uses the 70-number layout of docs/architecture.md §3 (lip keypoints {6, 12, 14, 17, 19, 20}).
 ///
 /// The motion depends on the audio frame by frame (lips follow the envelope with no lag), so
 /// time offsets and swapped audio are detectable; it is smooth apart from the syllable rhythm,

@@ -23,7 +23,7 @@ public func eulerStep(x: Tensor, v: Tensor, t: Float, tNext: Float) -> Tensor {
     x + v * (tNext - t)
 }
 
-/// One step of the SDE of DESIGN §6, whose marginals equal the ODE's:
+/// One step of the SDE of docs/architecture.md §6, whose marginals equal the ODE's:
 ///   σ = a·√(t/(1 − t)) (with t₁ = `tNext` in the denominator at t = 1),
 ///   μ = x + [v + σ²/(2t)·(x + (1 − t)·v)]·Δt,  s = σ·√|Δt|,  x_next = μ + s·ξ,  Δt = tNext − t.
 /// Differentiable in x and v (GRPO replays it with the tape). With noise level a = 0 it is the
@@ -93,7 +93,7 @@ public struct SDETrajectory: @unchecked Sendable {
     public var steps: Int { times.count }
 }
 
-/// Samples with the SDE of DESIGN §6 down the grid, drawing ξ_k ~ N(0, I) from `generator` at
+/// Samples with the SDE of docs/architecture.md §6 down the grid, drawing ξ_k ~ N(0, I) from `generator` at
 /// every step (also when the noise level is 0, so the stream does not depend on it). Returns
 /// the final x and, when `record` is set, the trajectory. No tape is recorded.
 public func sampleSDE(from noise: Tensor, grid: [Float], noiseLevel: Float, generator: Generator, record: Bool = false,

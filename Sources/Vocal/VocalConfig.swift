@@ -2,7 +2,7 @@ import NeoTensor
 
 /// Shape of the VOCAL MMDiT. Each field names the recipe key (section `[model]`) it is read from.
 public struct VocalConfig: Sendable, Equatable, Codable {
-    /// `latent_dim`: numbers per motion frame (70 in the LivePortrait layout of DESIGN §3).
+    /// `latent_dim`: numbers per motion frame (70 in the LivePortrait layout of docs/architecture.md §3).
     public var latentDim = 70
     /// `width`: token width C of both streams.
     public var width = 128
@@ -39,19 +39,19 @@ public struct VocalConfig: Sendable, Equatable, Codable {
     public var mlpHidden: Int { Swift.max(1, Int((Double(width) * mlpRatio).rounded())) }
 
     /// Throws a `VocalError` naming the first recipe key whose value cannot work.
-    public func validate() throws {
-        func need(_ ok: Bool, _ key: String, _ what: String) throws {
-            if !ok { throw VocalError("[model] \(key): \(what)") }
+    public func validate() throws(VocalError) {
+        func need(_ ok: Bool, _ key: String, _ what: String) throws(VocalError) {
+            if !ok { throw VocalError(section: "model", key: key, what) }
         }
         try need(latentDim >= 1, "latent_dim", "must be ≥ 1, got \(latentDim)")
         try need(width >= 2, "width", "must be ≥ 2, got \(width)")
         try need(depth >= 1, "depth", "must be ≥ 1, got \(depth)")
         try need(heads >= 1 && width % heads == 0, "heads", "must divide width \(width), got \(heads)")
-        try need(headDim % 2 == 0, "heads", "width/heads = \(headDim) must be even (rotary pairs)")
+        try need(headDim % 2 == 0, "heads", "width / heads = \(headDim) must be even (rotary pairs)")
         try need(mlpRatio > 0 && mlpRatio.isFinite, "mlp_ratio", "must be > 0, got \(mlpRatio)")
         try need(windowFrames >= 1, "window_frames", "must be ≥ 1, got \(windowFrames)")
         try need(prefixFrames >= 0 && prefixFrames < windowFrames, "prefix_frames",
-                 "must be in 0..<window_frames (\(windowFrames)), got \(prefixFrames)")
+                 "must be less than window_frames (\(windowFrames)), got \(prefixFrames)")
         try need(emotionCount >= 1, "emotion_count", "must be ≥ 1, got \(emotionCount)")
         try need(identityDim >= 1, "identity_dim", "must be ≥ 1, got \(identityDim)")
         try need(audioLayers >= 1, "audio_layers", "must be ≥ 1, got \(audioLayers)")
@@ -79,12 +79,12 @@ public struct FlowMatchingSettings: Sendable, Equatable, Codable {
 
     public init() {}
 
-    public func validate() throws {
-        if !(logitNormalStd > 0 && logitNormalStd.isFinite) { throw VocalError("[vocal] logit_normal_std: must be > 0, got \(logitNormalStd)") }
-        if !logitNormalMean.isFinite { throw VocalError("[vocal] logit_normal_mean: must be finite, got \(logitNormalMean)") }
+    public func validate() throws(VocalError) {
+        if !(logitNormalStd > 0 && logitNormalStd.isFinite) { throw VocalError(section: "vocal", key: "logit_normal_std", "must be > 0, got \(logitNormalStd)") }
+        if !logitNormalMean.isFinite { throw VocalError(section: "vocal", key: "logit_normal_mean", "must be finite, got \(logitNormalMean)") }
         for (key, p) in [("drop_audio", dropAudio), ("drop_identity", dropIdentity), ("drop_emotion", dropEmotion),
                          ("drop_reference", dropReference), ("drop_prefix", dropPrefix)] where !(p >= 0 && p <= 1) {
-            throw VocalError("[vocal] \(key): a probability in [0, 1], got \(p)")
+            throw VocalError(section: "vocal", key: key, "a probability in [0, 1], got \(p)")
         }
     }
 }
@@ -95,7 +95,7 @@ public enum SamplerKind: String, Sendable, Codable, CaseIterable {
     case euler
     /// Heun (second-order) ODE steps: two velocity evaluations per step.
     case heun
-    /// The SDE of DESIGN §6 with noise level `noise_level` (0 reproduces `euler` bit for bit).
+    /// The SDE of docs/architecture.md §6 with noise level `noise_level` (0 reproduces `euler` bit for bit).
     case sde
 }
 
@@ -132,13 +132,13 @@ public struct SamplingSettings: Sendable, Equatable, Codable {
 
     public init() {}
 
-    public func validate() throws {
-        if steps < 1 { throw VocalError("[vocal] sample_steps: must be ≥ 1, got \(steps)") }
-        if !(shift > 0 && shift.isFinite) { throw VocalError("[vocal] shift: must be > 0, got \(shift)") }
-        if !(noiseLevel >= 0 && noiseLevel.isFinite) { throw VocalError("[vocal] noise_level: must be ≥ 0, got \(noiseLevel)") }
+    public func validate() throws(VocalError) {
+        if steps < 1 { throw VocalError(section: "vocal", key: "sample_steps", "must be ≥ 1, got \(steps)") }
+        if !(shift > 0 && shift.isFinite) { throw VocalError(section: "vocal", key: "shift", "must be > 0, got \(shift)") }
+        if !(noiseLevel >= 0 && noiseLevel.isFinite) { throw VocalError(section: "vocal", key: "noise_level", "must be ≥ 0, got \(noiseLevel)") }
         for (key, w) in [("cfg_audio", guidance.audio), ("cfg_identity", guidance.identity), ("cfg_reference", guidance.reference)]
         where !w.isFinite {
-            throw VocalError("[vocal] \(key): must be finite, got \(w)")
+            throw VocalError(section: "vocal", key: key, "must be finite, got \(w)")
         }
     }
 }

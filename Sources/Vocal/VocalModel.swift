@@ -100,7 +100,7 @@ public struct EncodedConditions: @unchecked Sendable {
     public var extraCount: Int { extraPositions.count }
 }
 
-/// VOCAL: the audio-to-motion MMDiT of DESIGN §4, predicting the flow-matching velocity of a
+/// VOCAL: the audio-to-motion MMDiT of docs/architecture.md §4, predicting the flow-matching velocity of a
 /// window of motion latents.
 ///
 /// Tokens: the motion stream holds [reference (1), prefix (K), noisy motion (N)] tokens at

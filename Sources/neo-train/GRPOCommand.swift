@@ -15,18 +15,7 @@ struct GRPOTrain: ParsableCommand {
         commandName: "train",
         abstract: "Run (or resume) the GRPO recipe (the default: `neo-train grpo RECIPE`).")
 
-    @Argument(help: "GRPO recipe (TOML), e.g. Recipes/grpo-small.toml.")
-    var recipe: String
-
-    @Option(name: .customLong("set"), parsing: .singleValue,
-            help: ArgumentHelp("Override a recipe key; the value is TOML (repeatable).", valueName: "section.key=value"))
-    var overrides: [String] = []
-
-    @Option(name: .customLong("run-dir"), help: "Run folder (default: run.output_dir/run.name).")
-    var runDirectory: String?
-
-    @Flag(help: "Continue from the run folder's latest valid checkpoint.")
-    var resume = false
+    @OptionGroup var options: RecipeRunOptions
 
     @Option(name: .customLong("dump-rollout"),
             help: ArgumentHelp("Write every recorded quantity of the first iteration run to this HDF5 file (docs/grpo-rollout-dump.md).",
@@ -34,8 +23,8 @@ struct GRPOTrain: ParsableCommand {
     var dumpRollout: String?
 
     func run() throws {
-        let outcome = try GRPOCommand.run(recipePath: recipe, overrides: overrides, runDirectory: runDirectory,
-                                          resume: resume, dumpRollout: dumpRollout)
+        let outcome = try GRPOCommand.run(recipePath: options.recipe, overrides: options.overrides.values, runDirectory: options.runDirectory,
+                                          resume: options.resume, dumpRollout: dumpRollout)
         print(outcome.summary.replacingOccurrences(of: " at step ", with: " at iteration "))
         if outcome.exitStatus != 0 { throw ExitCode(outcome.exitStatus) }
     }

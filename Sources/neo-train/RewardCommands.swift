@@ -12,21 +12,10 @@ struct RewardTrain: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "train", abstract: "Train a reward model from a recipe ([model] kind = \"reward\").")
 
-    @Argument(help: "Recipe file (TOML), e.g. Recipes/reward-small.toml.")
-    var recipe: String
-
-    @Option(name: .customLong("set"), parsing: .singleValue,
-            help: ArgumentHelp("Override a recipe key; the value is TOML (repeatable).", valueName: "section.key=value"))
-    var overrides: [String] = []
-
-    @Option(name: .customLong("run-dir"), help: "Run folder (default: run.output_dir/run.name).")
-    var runDirectory: String?
-
-    @Flag(help: "Continue from the run folder's latest valid checkpoint.")
-    var resume = false
+    @OptionGroup var options: RecipeRunOptions
 
     func run() throws {
-        let outcome = try RewardCommands.train(recipePath: recipe, overrides: overrides, runDirectory: runDirectory, resume: resume)
+        let outcome = try RewardCommands.train(recipePath: options.recipe, overrides: options.overrides.values, runDirectory: options.runDirectory, resume: options.resume)
         print(outcome.summary)
         if outcome.exitStatus != 0 { throw ExitCode(outcome.exitStatus) }
     }
@@ -99,15 +88,13 @@ struct RewardSynth: ParsableCommand {
     @Argument(help: "Reward recipe whose [data] synthetic_* keys and [model] audio shape describe the corpus.")
     var recipe: String
 
-    @Option(name: .customLong("set"), parsing: .singleValue,
-            help: ArgumentHelp("Override a recipe key (repeatable).", valueName: "section.key=value"))
-    var overrides: [String] = []
+    @OptionGroup var overrides: RecipeOverrides
 
     @Option(help: "Output folder.")
     var out: String
 
     func run() throws {
-        let n = try RewardCommands.writeSynthetic(recipePath: recipe, overrides: overrides, out: out)
+        let n = try RewardCommands.writeSynthetic(recipePath: recipe, overrides: overrides.values, out: out)
         print("wrote \(n) clips to \(out)")
     }
 }

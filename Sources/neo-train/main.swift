@@ -16,22 +16,11 @@ struct Pretrain: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Train a model from a recipe (the recipe's [model] kind picks the model).")
 
-    @Argument(help: "Recipe file (TOML), e.g. Recipes/toy-regression.toml.")
-    var recipe: String
-
-    @Option(name: .customLong("set"), parsing: .singleValue,
-            help: ArgumentHelp("Override a recipe key; the value is TOML (repeatable).", valueName: "section.key=value"))
-    var overrides: [String] = []
-
-    @Option(name: .customLong("run-dir"), help: "Run folder (default: run.output_dir/run.name).")
-    var runDirectory: String?
-
-    @Flag(help: "Continue from the run folder's latest valid checkpoint.")
-    var resume = false
+    @OptionGroup var options: RecipeRunOptions
 
     func run() throws {
-        let outcome = try PretrainCommand.run(recipePath: recipe, overrides: overrides,
-                                              runDirectory: runDirectory, resume: resume)
+        let outcome = try PretrainCommand.run(recipePath: options.recipe, overrides: options.overrides.values,
+                                              runDirectory: options.runDirectory, resume: options.resume)
         print(outcome.summary)
         if outcome.exitStatus != 0 { throw ExitCode(outcome.exitStatus) }
     }

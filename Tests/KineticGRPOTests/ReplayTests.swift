@@ -5,7 +5,7 @@ import NeoTestSupport
 import Vocal
 import XCTest
 
-/// The replay's log-ratio (DESIGN §6, issue 8 Done-when 1): exactly 0 with unchanged weights and
+/// The replay's log-ratio (docs/architecture.md §6, issue 8 Done-when 1): exactly 0 with unchanged weights and
 /// the rollout's batch shape, tiny with another batch shape, and the formulas behind it.
 final class ReplayTests: XCTestCase {
     /// A rollout of two clips and a replay pass with the given replay batch.

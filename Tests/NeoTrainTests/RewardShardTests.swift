@@ -78,7 +78,7 @@ final class RewardShardTests: XCTestCase {
         XCTAssertEqual(report.subsets[0].identities, ["id0002"])
         // The clips' features are the layers of the cache, in order.
         let loaded = try RewardShards.load(data, model: {
-            var m = RewardModelSection(); m.audioLayers = 2; m.audioWidth = 4; return m
+            var m = RewardModelSection(); m.config.audioLayers = 2; m.config.audioWidth = 4; return m
         }())
         let c = loaded.clips[0]
         let raw = try XCTUnwrap(loaded.dataset.shards[0].read(c.id, audio: false, labels: false).features)

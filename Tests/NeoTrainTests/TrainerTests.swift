@@ -143,7 +143,7 @@ final class TrainerTests: XCTestCase {
     func testNonFiniteLossStopsWithAClearError() throws {
         let bad = (Tensor([Float.nan, 0, 0], shape: [1, 3]), Tensor.zeros([1, 2]))
         XCTAssertThrowsError(try train(LinearTask(seed: 1, batches: [bad]), steps: 3, folder: "nan")) { e in
-            XCTAssertEqual("\(e)", "step 1: loss is nan; stopping (last checkpoint: none)")
+            XCTAssertEqual("\(e)", "step 1: loss is nan on the batch at loader position index 0; stopping (last checkpoint: none)")
         }
     }
 

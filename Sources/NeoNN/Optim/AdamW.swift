@@ -15,7 +15,7 @@ public final class AdamW: Optimizer {
     public var beta1: Float
     public var beta2: Float
     public var eps: Float
-    public private(set) var groups: [ParameterGroup]
+    public var groups: [ParameterGroup]
     public private(set) var stepCount: Int = 0
     var store: SlotStore
 
@@ -33,14 +33,6 @@ public final class AdamW: Optimizer {
                             beta2: Float = 0.999, eps: Float = 1e-8, weightDecay: Float = 0.01) {
         self.init(groups: [ParameterGroup(name: "default", parameters: parameters, weightDecay: weightDecay)],
                   learningRate: learningRate, beta1: beta1, beta2: beta2, eps: eps)
-    }
-
-    /// Sets a group's learning-rate multiplier or weight decay after construction.
-    public func configureGroup(_ name: String, lrScale: Float? = nil, weightDecay: Float? = nil) {
-        for i in groups.indices where groups[i].name == name {
-            if let lrScale { groups[i].lrScale = lrScale }
-            if let weightDecay { groups[i].weightDecay = weightDecay }
-        }
     }
 
     public func step() {
@@ -118,11 +110,4 @@ public final class AdamW: Optimizer {
         stepCount = state.step
         if let lr = state.scalars["learning_rate"] { learningRate = Float(lr) }
     }
-}
-
-@inline(__always) private func load8(_ p: UnsafeMutablePointer<Float>) -> SIMD8<Float> {
-    UnsafeRawPointer(p).loadUnaligned(as: SIMD8<Float>.self)
-}
-@inline(__always) private func store8(_ v: SIMD8<Float>, _ p: UnsafeMutablePointer<Float>) {
-    UnsafeMutableRawPointer(p).storeBytes(of: v, as: SIMD8<Float>.self)
 }

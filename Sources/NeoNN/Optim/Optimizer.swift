@@ -59,17 +59,24 @@ public protocol Optimizer: AnyObject {
     var learningRate: Float { get set }
     /// Number of `step()` calls so far.
     var stepCount: Int { get }
-    var groups: [ParameterGroup] { get }
+    var groups: [ParameterGroup] { get set }
     /// Updates every parameter that has a gradient (parameters without one are left alone).
     func step()
-    /// Changes a group's learning-rate multiplier or weight decay (by group name).
-    func configureGroup(_ name: String, lrScale: Float?, weightDecay: Float?)
     func exportState() -> OptimizerState
     /// Restores a state from `exportState()`; throws listing every mismatch, changing nothing.
     func importState(_ state: OptimizerState) throws
 }
 
 extension Optimizer {
+    /// Changes a group's learning-rate multiplier or weight decay (by group name) after
+    /// construction.
+    public func configureGroup(_ name: String, lrScale: Float? = nil, weightDecay: Float? = nil) {
+        for i in groups.indices where groups[i].name == name {
+            if let lrScale { groups[i].lrScale = lrScale }
+            if let weightDecay { groups[i].weightDecay = weightDecay }
+        }
+    }
+
     /// Every parameter of every group.
     public var allParameters: [(String, Parameter)] { groups.flatMap(\.parameters) }
 

@@ -12,7 +12,7 @@ public final class SGD: Optimizer {
     public var momentum: Float
     public var dampening: Float
     public var nesterov: Bool
-    public private(set) var groups: [ParameterGroup]
+    public var groups: [ParameterGroup]
     public private(set) var stepCount: Int = 0
     var store: SlotStore
 
@@ -30,14 +30,6 @@ public final class SGD: Optimizer {
                             dampening: Float = 0, nesterov: Bool = false, weightDecay: Float = 0) {
         self.init(groups: [ParameterGroup(name: "default", parameters: parameters, weightDecay: weightDecay)],
                   learningRate: learningRate, momentum: momentum, dampening: dampening, nesterov: nesterov)
-    }
-
-    /// Sets a group's learning-rate multiplier or weight decay after construction.
-    public func configureGroup(_ name: String, lrScale: Float? = nil, weightDecay: Float? = nil) {
-        for i in groups.indices where groups[i].name == name {
-            if let lrScale { groups[i].lrScale = lrScale }
-            if let weightDecay { groups[i].weightDecay = weightDecay }
-        }
     }
 
     public func step() {

@@ -2,29 +2,26 @@ import Foundation
 
 /// `neo-train pretrain RECIPE [--set k=v]... [--run-dir DIR] [--resume]`.
 public enum PretrainCommand {
-    /// Decodes the recipe, prepares the run folder and trains with the recipe's model kind.
-    /// Messages go to stdout; failures are thrown as errors with one-line descriptions.
+    /// Decodes the recipe, checks its memory request, prepares the run folder and trains with
+    /// the recipe's model kind. Messages go to stdout; failures are thrown as errors with
+    /// one-line descriptions.
     public static func run(recipePath: String, overrides: [String], runDirectory: String?, resume: Bool,
                            kinds: [ModelKind] = ModelKind.builtIn,
                            debug: DebugHooks = .fromEnvironment()) throws -> TrainingOutcome {
-        let recipe = try Recipe.load(path: recipePath, overrides: overrides, kinds: kinds.map(\.schema))
+        let schemas = kinds.map(\.schema)
+        let recipe = try Recipe.load(path: recipePath, overrides: overrides, kinds: schemas)
         guard let kind = kinds.first(where: { $0.name == recipe.modelKind }) else {
             throw TrainError("\(recipePath): model.kind: no trainer for \(recipe.modelKind ?? "(none)")")
         }
+        try MemoryBudget.check(kind.memory(recipe), source: recipe.source)
         let folder = try RunFolder(path: runDirectory ?? recipe.run.outputDir + "/" + recipe.run.name)
-        if try !resume && folder.checkpoints(keepLast: recipe.train.keepLast).hasAny() {
-            throw TrainError("\(folder.path) already holds checkpoints; pass --resume to continue that run, or choose another --run-dir")
+        let run = try TrainingRun(folder: folder, recipeText: recipe.text, modelKind: recipe.modelKind ?? "",
+                                  options: RunOptions(train: recipe.train, debug: debug), resume: resume) { previous in
+            (try? Recipe.parse(text: previous, source: folder.recipePath, kinds: schemas)).map(recipe.differences(from:))
         }
-        if resume, let previous = try? String(contentsOfFile: folder.recipePath, encoding: .utf8),
-           let old = try? Recipe.parse(text: previous, source: folder.recipePath, kinds: kinds.map(\.schema)) {
-            let changes = recipe.differences(from: old)
-            if !changes.isEmpty {
-                folder.note("recipe changed since the last start of this run: " + changes.joined(separator: ", "))
-            }
-        }
-        try folder.writeRecipe(recipe.text)
+        if let warning = recipe.optim.warmupWarning(totalSteps: recipe.train.steps, stepsKey: "train.steps") { folder.warn(warning) }
         folder.note("\(recipe.modelKind ?? "model") run in \(folder.path) (\(recipe.train.steps) steps)")
-        return try kind.pretrain(recipe, folder, resume, debug)
+        return try kind.pretrain(recipe, run)
     }
 }
 

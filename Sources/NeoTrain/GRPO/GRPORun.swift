@@ -99,13 +99,7 @@ public enum GRPOCommand {
             do { loaded = try LoadedRewardModel.load(r.checkpoint, preferEMA: true) } catch {
                 throw TrainError("\(source): reward.checkpoint: \(error)")
             }
-            let head: RewardModelScore.Head = switch r.head {
-            case .overall: .overall
-            case .naturalness: .naturalness
-            case .expressionRange: .expressionRange
-            case .audioAlignment: .audioAlignment
-            }
-            return RewardModelScore(model: loaded.model, head: head, policyAudio: (policy.audioLayers, policy.audioWidth))
+            return RewardModelScore(model: loaded.model, head: r.head, policyAudio: (policy.audioLayers, policy.audioWidth))
         case .target:
             return TargetReward(target: Float(r.target), latentDim: r.latentDim > 0 ? r.latentDim : nil)
         case .lipOpening:
@@ -123,161 +117,25 @@ public enum GRPOCommand {
         let setup = try prepare(recipePath: recipePath, overrides: overrides)
         let recipe = setup.recipe, train = setup.train, settings = setup.settings
         let folder = try RunFolder(path: runDirectory ?? recipe.run.outputDir + "/" + recipe.run.name)
-        let checkpoints = try folder.checkpoints(keepLast: train.keepLast)
-        if !resume && checkpoints.hasAny() {
-            throw TrainError("\(folder.path) already holds checkpoints; pass --resume to continue that run, or choose another --run-dir")
+        var options = RunOptions(steps: train.iterations)
+        options.stepsKey = "train.iterations"
+        options.unit = "iteration"
+        options.evalEvery = train.evalEvery
+        options.evaluateAtStart = true
+        options.checkpointEvery = train.checkpointEvery
+        options.keepLast = train.keepLast
+        options.logEvery = train.logEvery
+        options.debug = debug
+        let run = try TrainingRun(folder: folder, recipeText: recipe.text, modelKind: modelKind, options: options, resume: resume) { previous in
+            (try? Recipe.parse(text: previous, source: folder.recipePath, sections: Recipe.grpoSections)).map(recipe.differences(from:))
         }
-        if resume, let previous = try? String(contentsOfFile: folder.recipePath, encoding: .utf8),
-           let old = try? Recipe.parse(text: previous, source: folder.recipePath, sections: Recipe.grpoSections) {
-            let changes = recipe.differences(from: old)
-            if !changes.isEmpty { folder.note("recipe changed since the last start of this run: " + changes.joined(separator: ", ")) }
-        }
-        try folder.writeRecipe(recipe.text)
-
-        let policy = setup.policy
-        let optimizer = recipe.optim.makeOptimizer(policy.trainableParameters())
         let totalUpdates = train.iterations * settings.updatesPerRollout
-        let schedule = recipe.optim.makeSchedule(totalSteps: totalUpdates)
-        let ema = train.ema > 0 ? EMA(policy, decay: Float(train.ema)) : nil
-        let learner = try GRPOLearner(policy: policy.vocal, reference: setup.reference.vocal, reward: setup.reward, settings: settings,
-                                      optimizer: optimizer, schedule: schedule, clipNorm: Float(recipe.optim.clip), ema: ema,
-                                      seed: Generator.stream(seed: recipe.run.seed, "grpo-rollouts").seed)
-
-        var start = 0
-        var lastCheckpoint: String? = nil
-        if resume, let snap = try checkpoints.latestValid() {
-            guard snap.modelKind == modelKind else {
-                throw TrainError("\(snap.path ?? "checkpoint"): holds a '\(snap.modelKind)' model, a GRPO run resumes from '\(modelKind)' checkpoints")
-            }
-            try restore(snap, policy: policy, optimizer: optimizer, ema: ema)
-            start = snap.step
-            lastCheckpoint = snap.path
-            folder.note("resuming from \(snap.path ?? "checkpoint") at iteration \(snap.step)")
+        if let warning = recipe.optim.warmupWarning(totalSteps: totalUpdates, stepsKey: "train.iterations × grpo.updates_per_rollout") {
+            folder.warn(warning)
         }
-        guard start <= train.iterations else {
-            throw TrainError("checkpoint is at iteration \(start), past train.iterations = \(train.iterations)")
-        }
+        let step = try GRPOStep(setup: setup, folder: folder, dumpRollout: dumpRollout)
         folder.note("grpo run in \(folder.path): \(train.iterations) iterations of \(settings.clipsPerIteration)×\(settings.groupSize) candidates, \(settings.steps) steps, trained window \(settings.window.lowerBound)..<\(settings.window.upperBound), reward \(setup.reward.name); clips: \(setup.clips.summary)")
-
-        // Resumed before the first checkpoint, the run starts over: a fresh log, so the step-0
-        // evaluation below is not written twice.
-        let metrics = try MetricsLog(path: folder.metricsPath, keepingThrough: start > 0 ? start : nil)
-        let evalClips = try setup.clips.evaluationClips()
-        var evalSeconds = 0.0
-        func evaluate() throws -> [(String, Float)] {
-            guard !evalClips.isEmpty else { return [] }
-            let evalSeed = UInt64(recipe.run.seed) &+ 0x5eed
-            let t0 = DispatchTime.now().uptimeNanoseconds
-            func once() throws -> GRPOEvaluation.Result {
-                try GRPOEvaluation.run(policy: policy, reference: setup.reference, clips: evalClips, reward: setup.reward,
-                                       settings: settings, seed: evalSeed, candidates: setup.evalCandidates, geometry: setup.clips.geometry)
-            }
-            var out = try once().named()
-            if let ema {
-                ema.swap()
-                defer { ema.swap() }
-                out += try once().named(suffix: "_ema")
-            }
-            evalSeconds = Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9
-            return out
-        }
-        if start == 0 && train.evalEvery > 0 {
-            var record = MetricsRecord(step: 0)
-            for (k, v) in try evaluate() { record.set(k, v) }
-            try metrics.append(record)
-        }
-
-        let stop = StopSignal()
-        defer { stop.stop() }
-        let progress = ProgressLine(total: train.iterations, every: train.logEvery)
-        defer { progress.finish() }
-        let sessionStart = DispatchTime.now().uptimeNanoseconds
-        var iteration = start
-        var lastLoss: Float? = nil
-        var lastCheckpointIteration = start
-        var dumpPending = dumpRollout
-
-        func save(_ evalMetrics: [(String, Float)]) throws {
-            var snap = TrainingSnapshot(step: iteration, modelKind: modelKind, recipeText: recipe.text)
-            snap.model = policy.stateDict(copy: false)
-            snap.optimizer = optimizer.exportState()
-            if let ema { let e = ema.exportState(); snap.ema = e.tensors; snap.emaUpdates = e.updates }
-            snap.loaderPosition = ["iteration": iteration]
-            snap.metrics = evalMetrics
-            var c = RunCheckpoints.checkpoint(from: snap)
-            for (k, v) in GRPOPolicyCheckpoint.metadata(for: policy, pretrainingRecipe: setup.pretrainingRecipe) { c.metadata[k] = v }
-            c.metadata["grpo.reference"] = recipe.section(GRPOPolicySection.self).checkpoint
-            // best.h5 keeps the highest held-out reward (the manager keeps the lowest metric).
-            let reward = evalMetrics.first { $0.0 == (ema != nil ? "eval_reward_ema" : "eval_reward") }?.1
-            lastCheckpoint = try checkpoints.manager.save(c, metric: reward.map { -Double($0) }).path
-            lastCheckpointIteration = iteration
-        }
-
-        while iteration < train.iterations {
-            if let sig = stop.requested {
-                if lastCheckpointIteration != iteration { try save([]) }
-                return TrainingOutcome(ending: .interrupted(signal: sig), step: iteration, startStep: start,
-                                       lastLoss: lastLoss, checkpointPath: lastCheckpoint)
-            }
-            let t0 = DispatchTime.now().uptimeNanoseconds
-            let clips = try setup.clips.trainingClips(iteration: iteration, seed: recipe.run.seed, count: settings.clipsPerIteration)
-            let result = try learner.iteration(iteration, clips: clips, recordAll: dumpPending != nil)
-            if let path = dumpPending {
-                try RolloutDump.write(result.rollout, to: path, recipe: recipe.text)
-                folder.note("rollout of iteration \(iteration) written to \(path)")
-                dumpPending = nil
-            }
-            iteration += 1
-
-            var record = MetricsRecord(step: iteration)
-            let loss = log(result, into: &record, settings: settings)
-            lastLoss = loss
-            var evalMetrics: [(String, Float)] = []
-            if train.evalEvery > 0 && (iteration % train.evalEvery == 0 || iteration == train.iterations) {
-                evalMetrics = try evaluate()
-                for (k, v) in evalMetrics { record.set(k, v) }
-            }
-            let t1 = DispatchTime.now().uptimeNanoseconds
-            let seconds = Double(t1 - t0) / 1e9
-            record.setTiming("elapsed_s", Double(t1 - sessionStart) / 1e9)
-            record.setTiming("it_s", 1 / Swift.max(seconds, 1e-9))
-            record.setTiming("iteration_s", seconds - (evalMetrics.isEmpty ? 0 : evalSeconds))
-            if !evalMetrics.isEmpty { record.setTiming("eval_s", evalSeconds) }
-            logTiming(result, into: &record)
-            try metrics.append(record)
-
-            let due = train.checkpointEvery > 0 && iteration % train.checkpointEvery == 0
-            if due || iteration == train.iterations || stop.requested != nil { try save(evalMetrics) }
-            let rewardMean = result.rollout.allRewards.reduce(0.0) { $0 + Double($1) } / Double(Swift.max(1, result.rollout.allRewards.count))
-            var extra = "reward \(ProgressLine.format(Float(rewardMean)))"
-            extra += "  kl \(ProgressLine.format(Float(result.updates.last.map { klMean($0.pass) } ?? 0)))"
-            for (k, v) in evalMetrics { extra += "  \(k) \(ProgressLine.format(v))" }
-            progress.update(step: iteration, loss: loss, lr: Double(result.updates.last?.learningRate ?? 0),
-                            itPerSecond: 1 / Swift.max(seconds, 1e-9), extra: extra)
-            if debug.stepDelay > 0 { Thread.sleep(forTimeInterval: debug.stepDelay) }
-        }
-        return TrainingOutcome(ending: .finished, step: iteration, startStep: start, lastLoss: lastLoss,
-                               checkpointPath: lastCheckpoint)
-    }
-
-    static func restore(_ s: TrainingSnapshot, policy: NormalizedVocal, optimizer: any Optimizer, ema: EMA?) throws {
-        let at = s.path ?? "checkpoint at iteration \(s.step)"
-        do { try policy.load(stateDict: s.model, strict: true) } catch let e as StateDictError {
-            throw TrainError("\(at): policy parameters do not match the recipe's VOCAL shape: " + e.report.problems.prefix(5).joined(separator: "; "))
-        }
-        guard let o = s.optimizer else { throw TrainError("\(at): holds no optimizer state") }
-        do { try optimizer.importState(o) } catch let e as StateMismatchError {
-            throw TrainError("\(at): optimizer state does not match: " + e.problems.prefix(5).joined(separator: "; "))
-        }
-        if let ema {
-            guard let tensors = s.ema else { throw TrainError("\(at): holds no EMA but the recipe asks for train.ema") }
-            do { try ema.importState(tensors: tensors, updates: s.emaUpdates) } catch let e as StateMismatchError {
-                throw TrainError("\(at): EMA does not match: " + e.problems.prefix(5).joined(separator: "; "))
-            }
-        }
-        guard s.loaderPosition["iteration"] == s.step else {
-            throw TrainError("\(at): iteration \(s.loaderPosition["iteration"].map(String.init) ?? "(missing)") does not match step \(s.step)")
-        }
+        return try run.run(step)
     }
 
     static func klMean(_ pass: ReplayPass) -> Double {
@@ -325,21 +183,21 @@ public enum GRPOCommand {
     }
 
     /// Wall-clock and memory figures (they differ from run to run).
-    static func logTiming(_ result: GRPOIterationResult, into record: inout MetricsRecord) {
+    static func timings(_ result: GRPOIterationResult) -> [(String, Double)] {
         let mb = 1.0 / (1024 * 1024)
-        record.setTiming("rollout_s", result.rollout.samplingSeconds + result.rollout.scoringSeconds)
-        record.setTiming("update_s", result.updates.reduce(0.0) { $0 + $1.seconds })
-        if let p = result.rolloutPeakResident { record.setTiming("rollout_peak_rss_mb", Double(p) * mb) }
-        if let p = result.updatePeakResident { record.setTiming("update_peak_rss_mb", Double(p) * mb) }
+        var out: [(String, Double)] = [("rollout_s", result.rollout.samplingSeconds + result.rollout.scoringSeconds),
+                                       ("update_s", result.updates.reduce(0.0) { $0 + $1.seconds })]
+        if let p = result.rolloutPeakResident { out.append(("rollout_peak_rss_mb", Double(p) * mb)) }
+        if let p = result.updatePeakResident { out.append(("update_peak_rss_mb", Double(p) * mb)) }
         let all = result.updates.flatMap(\.pass.steps)
-        guard !all.isEmpty else { return }
         for k in Set(all.map(\.k)).sorted() {
             let steps = all.filter { $0.k == k }
             let replays = steps.reduce(0) { $0 + $1.replays }
             let seconds = steps.reduce(0.0) { $0 + $1.seconds }
-            record.setTiming("replay_ms_k\(k)", replays == 0 ? 0 : 1000 * seconds / Double(replays))
-            if let rss = steps.compactMap(\.residentBytes).max() { record.setTiming("replay_rss_mb_k\(k)", Double(rss) * mb) }
-            record.setTiming("replay_pool_peak_mb_k\(k)", Double(steps.map(\.poolPeakBytes).max() ?? 0) * mb)
+            out.append(("replay_ms_k\(k)", replays == 0 ? 0 : 1000 * seconds / Double(replays)))
+            if let rss = steps.compactMap(\.residentBytes).max() { out.append(("replay_rss_mb_k\(k)", Double(rss) * mb)) }
+            out.append(("replay_pool_peak_mb_k\(k)", Double(steps.map(\.poolPeakBytes).max() ?? 0) * mb))
         }
+        return out
     }
 }

@@ -1,5 +1,6 @@
 import Foundation
 import KineticGRPO
+import RewardModel
 import Vocal
 
 /// `[policy]` of a GRPO recipe: the VOCAL checkpoint to start from (also the frozen reference).
@@ -30,15 +31,10 @@ public struct GRPORewardSection: RecipeSection {
         /// A trained reward model (`neo-train reward train`): `checkpoint`, `head`.
         case model
     }
-    public enum Head: String, CaseIterable, Sendable {
-        case overall, naturalness
-        case expressionRange = "expression-range"
-        case audioAlignment = "audio-alignment"
-    }
     public enum Geometry: String, CaseIterable, Sendable { case synthetic, liveportrait }
     public var kind = Kind.target
     public var checkpoint = ""
-    public var head = Head.overall
+    public var head = RewardHead.overall
     public var target = 0.0
     public var latentDim = 0
     public var geometry = Geometry.synthetic
@@ -123,7 +119,7 @@ public struct GRPOSection: RecipeSection {
         .integer("steps", \.settings.steps, .atLeast(2), "sampling steps of the time grid"),
         .number("shift", \.settings.shift, .positive, "grid shift S (t = S·u/(1 + (S−1)·u))"),
         .number("noise_level", \.settings.noiseLevel, .positive, "a of the SDE steps"),
-        .choice("sde_kind", \.settings.sdeKind, "flow: the SDE of DESIGN §6; cps: coefficients-preserving"),
+        .choice("sde_kind", \.settings.sdeKind, "flow: the SDE of docs/architecture.md §6; cps: coefficients-preserving"),
         .integer("window_start", \.settings.windowStart, .atLeast(0), "first SDE (trained) step"),
         .integer("window_size", \.settings.windowSize, .atLeast(1), "SDE (trained) steps; the rest are ODE steps"),
         .number("clip_range", \.settings.clipRange, NumberRule("a number in (0, 1)") { $0 > 0 && $0 < 1 }, "ε: ratios clipped to [1 − ε, 1 + ε]"),
@@ -139,17 +135,7 @@ public struct GRPOSection: RecipeSection {
     ]}
 
     public func check() throws(RecipeSectionCheck) {
-        do throws(GRPOError) {
-            try settings.validate()
-        } catch {
-            // "[grpo] key: message" → key, message.
-            let text = error.problem
-            if text.hasPrefix("[grpo] "), let colon = text.firstIndex(of: ":") {
-                let key = String(text[text.index(text.startIndex, offsetBy: 7)..<colon])
-                throw RecipeSectionCheck(key: key, String(text[text.index(after: colon)...]).trimmingCharacters(in: .whitespaces))
-            }
-            throw RecipeSectionCheck(key: "group_size", text)
-        }
+        do throws(GRPOError) { try settings.validate() } catch { throw RecipeSectionCheck(error) }
     }
 }
 

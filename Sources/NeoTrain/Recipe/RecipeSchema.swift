@@ -1,3 +1,6 @@
+import KineticGRPO
+import Vocal
+
 /// One TOML table of a recipe (`[optim]`, `[train]`, …) as a typed Swift struct. A section lists
 /// its keys once, as `fields`; decoding, defaults, unknown-key errors, range checks and
 /// rendering all come from that list, so a new section is a struct plus its field list:
@@ -37,6 +40,13 @@ public struct RecipeSectionCheck: Error, Sendable {
     public let key: String
     public let message: String
     public init(key: String, _ message: String) { self.key = key; self.message = message }
+}
+
+extension RecipeSectionCheck {
+    /// A VOCAL setting's error, under the key it carries.
+    public init(_ e: VocalError) { self.init(key: e.key ?? "", e.message) }
+    /// A GRPO setting's error, under the key it carries.
+    public init(_ e: GRPOError) { self.init(key: e.key ?? "", e.message) }
 }
 
 /// A numeric range check with the words used in error messages.
@@ -111,6 +121,21 @@ public struct RecipeField<Section>: Sendable {
                  s[keyPath: path] = d
              },
              write: { .float($0[keyPath: path]) })
+    }
+
+    /// A floating-point key bound to a `Float` setting; rendered with the float's shortest
+    /// digits (`0.15`, not the double nearest to the float).
+    public static func number(_ key: String, _ path: WritableKeyPath<Section, Float> & Sendable,
+                              _ rule: NumberRule = .any, _ doc: String = "", required: Bool = false) -> Self {
+        Self(key: key, doc: doc, required: required, expected: rule.describe,
+             read: { s, v throws(FieldProblem) in
+                 let d = try readNumber(v, rule)
+                 s[keyPath: path] = Float(d)
+             },
+             write: { s in
+                 let f = s[keyPath: path]
+                 return .float(Double("\(f)") ?? Double(f))
+             })
     }
 
     public static func integer(_ key: String, _ path: WritableKeyPath<Section, Int> & Sendable,

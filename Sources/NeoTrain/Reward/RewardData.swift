@@ -145,10 +145,10 @@ public enum RewardShards {
     /// after another (state 0's `audioWidth` numbers, then state 1's, …).
     public static func load(_ folder: String, model: RewardModelSection) throws -> (dataset: DatasetFolder, clips: [PerformanceClip], consent: [String: String]) {
         let ds = try DatasetFolder(folder)
-        guard ds.manifest.motionDim == model.motionDim else {
-            throw TrainError("\(folder): the dataset's motion has \(ds.manifest.motionDim) numbers per frame; model.motion_dim is \(model.motionDim)")
+        guard ds.manifest.motionDim == model.config.motionDim else {
+            throw TrainError("\(folder): the dataset's motion has \(ds.manifest.motionDim) numbers per frame; model.motion_dim is \(model.config.motionDim)")
         }
-        let layers = model.audioLayers, width = model.audioWidth
+        let layers = model.config.audioLayers, width = model.config.audioWidth
         var clips: [PerformanceClip] = []
         var consent: [String: String] = [:]
         for shard in ds.shards {
@@ -203,7 +203,7 @@ public struct RewardClips {
                 let loaded = try RewardShards.load(folder, model: model)
                 (dataset, all, consentIDs) = (loaded.dataset, loaded.clips, loaded.consent)
             } else {
-                all = try RewardClipFiles.loadFolder(folder, expectMotionDim: model.motionDim)
+                all = try RewardClipFiles.loadFolder(folder, expectMotionDim: model.config.motionDim)
             }
             description = folder
         } else {
@@ -213,20 +213,20 @@ public struct RewardClips {
                 (dataset, all, consentIDs) = (loaded.dataset, loaded.clips, loaded.consent)
                 description = data.path
             case .synthetic:
-                guard model.motionDim == SyntheticTalker.motionDim else {
-                    throw TrainError("model.motion_dim: the synthetic corpus has \(SyntheticTalker.motionDim) numbers per frame, got \(model.motionDim)")
+                guard model.config.motionDim == SyntheticTalker.motionDim else {
+                    throw TrainError("model.motion_dim: the synthetic corpus has \(SyntheticTalker.motionDim) numbers per frame, got \(model.config.motionDim)")
                 }
                 all = SyntheticTalker.corpus(data.syntheticSettings(model: model))
                 description = "synthetic (seed \(data.syntheticSeed))"
             case .clips:
-                all = try RewardClipFiles.loadFolder(data.path, expectMotionDim: model.motionDim)
+                all = try RewardClipFiles.loadFolder(data.path, expectMotionDim: model.config.motionDim)
                 description = data.path
             }
         }
         self.dataset = dataset
         self.consentIDs = consentIDs
-        for c in all where c.audioLayers != model.audioLayers || c.audioWidth != model.audioWidth {
-            throw TrainError("clip \(c.id): audio features have \(c.audioLayers) layers of width \(c.audioWidth); the recipe's model expects model.audio_layers = \(model.audioLayers), model.audio_width = \(model.audioWidth)")
+        for c in all where c.audioLayers != model.config.audioLayers || c.audioWidth != model.config.audioWidth {
+            throw TrainError("clip \(c.id): audio features have \(c.audioLayers) layers of width \(c.audioWidth); the recipe's model expects model.audio_layers = \(model.config.audioLayers), model.audio_width = \(model.config.audioWidth)")
         }
     }
 

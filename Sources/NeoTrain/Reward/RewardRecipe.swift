@@ -2,41 +2,30 @@ import Foundation
 import NeoTensor
 import RewardModel
 
-/// `[model]` of `kind = "reward"`: the reward Transformer's shape.
+/// `[model]` of `kind = "reward"`: the reward Transformer's shape, bound to `RewardModelConfig`
+/// (its defaults).
 public struct RewardModelSection: RecipeSection {
     public static let name = "model"
     public static let summary = "reward Transformer shape"
-    public var motionDim = 70
-    public var audioLayers = 3
-    public var audioWidth = 32
-    public var width = 64
-    public var depth = 2
-    public var heads = 4
-    public var mlpRatio = 4
-    public var syncLags = 12
-    public var syncWidth = 16
+    public var config = RewardModelConfig()
     public init() {}
     public static var fields: [RecipeField<Self>] {[
-        .integer("motion_dim", \.motionDim, .range(1...4096), "numbers per motion frame"),
-        .integer("audio_layers", \.audioLayers, .range(1...64), "audio hidden states per feature frame (Whisper: layers + 1); 1 for a plain feature"),
-        .integer("audio_width", \.audioWidth, .range(1...8192), "width of each audio hidden state"),
-        .integer("width", \.width, .range(2...8192), "Transformer width"),
-        .integer("depth", \.depth, .range(1...64), "joint-attention blocks"),
-        .integer("heads", \.heads, .range(1...64), "attention heads (width/heads must be even)"),
-        .integer("mlp_ratio", \.mlpRatio, .range(1...16), "MLP hidden width over model width"),
-        .integer("sync_lags", \.syncLags, .range(0...1000), "the lag profile compares motion and audio at offsets up to ± this many frames"),
-        .integer("sync_width", \.syncWidth, .range(1...4096), "width of the embeddings the lag profile compares"),
+        .integer("motion_dim", \.config.motionDim, .range(1...4096), "numbers per motion frame"),
+        .integer("audio_layers", \.config.audioLayers, .range(1...64), "audio hidden states per feature frame (Whisper: layers + 1); 1 for a plain feature"),
+        .integer("audio_width", \.config.audioWidth, .range(1...8192), "width of each audio hidden state"),
+        .integer("width", \.config.width, .range(2...8192), "Transformer width"),
+        .integer("depth", \.config.depth, .range(1...64), "joint-attention blocks"),
+        .integer("heads", \.config.heads, .range(1...64), "attention heads (width/heads must be even)"),
+        .integer("mlp_ratio", \.config.mlpRatio, .range(1...16), "MLP hidden width over model width"),
+        .integer("sync_lags", \.config.syncLags, .range(0...1000), "the lag profile compares motion and audio at offsets up to ± this many frames"),
+        .integer("sync_width", \.config.syncWidth, .range(1...4096), "width of the embeddings the lag profile compares"),
     ]}
 
     public func check() throws(RecipeSectionCheck) {
-        guard width % heads == 0, (width / heads) % 2 == 0 else {
-            throw RecipeSectionCheck(key: "heads", "width \(width) must split into \(heads) heads of an even size, got head size \(Double(width) / Double(heads))")
+        let c = config
+        guard c.width % c.heads == 0, (c.width / c.heads) % 2 == 0 else {
+            throw RecipeSectionCheck(key: "heads", "width \(c.width) must split into \(c.heads) heads of an even size, got head size \(Double(c.width) / Double(c.heads))")
         }
-    }
-
-    public var config: RewardModelConfig {
-        RewardModelConfig(motionDim: motionDim, audioLayers: audioLayers, audioWidth: audioWidth, width: width,
-                          depth: depth, heads: heads, mlpRatio: mlpRatio, syncLags: syncLags, syncWidth: syncWidth)
     }
 }
 
@@ -96,48 +85,40 @@ public struct RewardDataSection: RecipeSection {
         s.languages = syntheticLanguages
         s.clipsPerPair = syntheticClips
         s.clipFrames = syntheticClipFrames
-        s.audioLayers = model.audioLayers
-        s.audioWidth = model.audioWidth
+        s.audioLayers = model.config.audioLayers
+        s.audioWidth = model.config.audioWidth
         s.seed = syntheticSeed
         return s
     }
 }
 
-/// `[reward]`: how preference pairs are made and weighed.
+/// `[reward]`: how preference pairs are made and weighed, bound to RewardModel's
+/// `PairSettings` (with its `DegradationSettings`), `RewardLossWeights` and the evaluation's seed
+/// (their defaults).
 public struct RewardSection: RecipeSection {
     public static let name = "reward"
     public static let summary = "preference pairs, degradations and loss weights"
-    public var degradations = Degradation.allCases.map(\.rawValue)
-    public var realFraction = 0.7
-    public var minStrength = 0.15
-    public var minGap = 0.25
-    public var aspectWeight = 1.0
-    public var invarianceWeight = 0.1
-    public var scoreL2 = 1e-3
-    public var maxOffsetFrames = 12
-    public var jitterScale = 0.25
-    public var dampFloor = 0.15
-    public var exaggeration = 1.5
-    public var twitchesPerSecond = 2.0
-    public var twitchScale = 1.5
-    public var maxSmoothingSigma = 4.0
-    public var evalSeed = 0
+    public var pairs = PairSettings()
+    public var loss = RewardLossWeights()
+    public var evalSeed = EvaluationSettings().seed
+    /// The names as written (checked against `Degradation` in `check`).
+    public var degradations = PairSettings().degradations.map(\.rawValue)
     public init() {}
     public static var fields: [RecipeField<Self>] {[
         .strings("degradations", \.degradations, "degradations used for pairs: " + Degradation.allCases.map(\.rawValue).joined(separator: ", ")),
-        .number("real_fraction", \.realFraction, .unitClosed, "fraction of ground-truth-over-degraded pairs (the rest: weaker over stronger)"),
-        .number("min_strength", \.minStrength, .range(0...0.9), "strengths are drawn from [min_strength, 1]"),
-        .number("min_gap", \.minGap, .range(0.01...1), "strength gap of weaker-over-stronger pairs"),
-        .number("aspect_weight", \.aspectWeight, .nonNegative, "weight of each aspect head's Bradley–Terry loss"),
-        .number("invariance_weight", \.invarianceWeight, .nonNegative, "weight of each aspect head's indifference to the other aspects' pairs"),
-        .number("score_l2", \.scoreL2, .nonNegative, "weight of the mean squared score (keeps scores centred)"),
-        .integer("max_offset_frames", \.maxOffsetFrames, .range(1...1000), "time offset at strength 1 (motion frames)"),
-        .number("jitter_scale", \.jitterScale, .positive, "jitter noise at strength 1, in per-dimension standard deviations"),
-        .number("damp_floor", \.dampFloor, .range(0...1), "damped expression: scale left at strength 1"),
-        .number("exaggeration", \.exaggeration, .positive, "exaggerated expression: extra scale at strength 1"),
-        .number("twitches_per_second", \.twitchesPerSecond, .positive, "twitches per second at strength 1"),
-        .number("twitch_scale", \.twitchScale, .positive, "twitch peak in standard deviations (×(1 + 2·strength))"),
-        .number("max_smoothing_sigma", \.maxSmoothingSigma, .positive, "over-smoothing Gaussian sigma at strength 1 (frames)"),
+        .number("real_fraction", \.pairs.realFraction, .unitClosed, "fraction of ground-truth-over-degraded pairs (the rest: weaker over stronger)"),
+        .number("min_strength", \.pairs.minStrength, .range(0...0.9), "strengths are drawn from [min_strength, 1]"),
+        .number("min_gap", \.pairs.minGap, .range(0.01...1), "strength gap of weaker-over-stronger pairs"),
+        .number("aspect_weight", \.loss.aspect, .nonNegative, "weight of each aspect head's Bradley–Terry loss"),
+        .number("invariance_weight", \.loss.invariance, .nonNegative, "weight of each aspect head's indifference to the other aspects' pairs"),
+        .number("score_l2", \.loss.scoreL2, .nonNegative, "weight of the mean squared score (keeps scores centred)"),
+        .integer("max_offset_frames", \.pairs.degradation.maxOffsetFrames, .range(1...1000), "time offset at strength 1 (motion frames)"),
+        .number("jitter_scale", \.pairs.degradation.jitterScale, .positive, "jitter noise at strength 1, in per-dimension standard deviations"),
+        .number("damp_floor", \.pairs.degradation.dampFloor, .range(0...1), "damped expression: scale left at strength 1"),
+        .number("exaggeration", \.pairs.degradation.exaggeration, .positive, "exaggerated expression: extra scale at strength 1"),
+        .number("twitches_per_second", \.pairs.degradation.twitchesPerSecond, .positive, "twitches per second at strength 1"),
+        .number("twitch_scale", \.pairs.degradation.twitchScale, .positive, "twitch peak in standard deviations (×(1 + 2·strength))"),
+        .number("max_smoothing_sigma", \.pairs.degradation.maxSmoothingSigma, .positive, "over-smoothing Gaussian sigma at strength 1 (frames)"),
         .integer("eval_seed", \.evalSeed, .atLeast(0), "seed of the evaluation's degradations"),
     ]}
 
@@ -148,36 +129,21 @@ public struct RewardSection: RecipeSection {
         }
     }
 
-    public var degradationSettings: DegradationSettings {
-        var s = DegradationSettings()
-        s.maxOffsetFrames = maxOffsetFrames
-        s.jitterScale = Float(jitterScale)
-        s.dampFloor = Float(dampFloor)
-        s.exaggeration = Float(exaggeration)
-        s.twitchesPerSecond = Float(twitchesPerSecond)
-        s.twitchScale = Float(twitchScale)
-        s.maxSmoothingSigma = Float(maxSmoothingSigma)
-        return s
-    }
-
-    public var lossWeights: RewardLossWeights {
-        RewardLossWeights(aspect: Float(aspectWeight), invariance: Float(invarianceWeight), scoreL2: Float(scoreL2))
-    }
+    /// Time offset at strength 1 (the held-out windows keep this margin).
+    public var maxOffsetFrames: Int { pairs.degradation.maxOffsetFrames }
+    public var degradation: DegradationSettings { pairs.degradation }
+    public var lossWeights: RewardLossWeights { loss }
 
     public var pairSettings: PairSettings {
-        var p = PairSettings()
+        var p = pairs
         p.degradations = degradations.compactMap(Degradation.init(rawValue:))
-        p.realFraction = Float(realFraction)
-        p.minStrength = Float(minStrength)
-        p.minGap = Float(minGap)
-        p.degradation = degradationSettings
         return p
     }
 
     public var evaluationSettings: EvaluationSettings {
         var e = EvaluationSettings()
         e.degradations = degradations.compactMap(Degradation.init(rawValue:))
-        e.degradation = degradationSettings
+        e.degradation = pairs.degradation
         e.seed = evalSeed
         return e
     }

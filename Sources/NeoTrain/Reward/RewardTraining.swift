@@ -10,9 +10,27 @@ public enum RewardTraining {
     public static let kind = ModelKind(
         name: "reward",
         summary: "Transformer reward model (overall, naturalness, expression range, audio alignment) trained on preference pairs",
-        sections: [SectionSchema(RewardModelSection.self), SectionSchema(RewardDataSection.self), SectionSchema(RewardSection.self)]
+        sections: [SectionSchema(RewardModelSection.self), SectionSchema(RewardDataSection.self), SectionSchema(RewardSection.self)],
+        memory: memory
     ) { recipe in
         try Task(recipe: recipe)
+    }
+
+    /// Parameters of the blocks (with gradients, moments, EMA) and the activations a batch of
+    /// pairs (two windows each) keeps for backward.
+    @Sendable public static func memory(_ recipe: Recipe) -> [MemoryRequest] {
+        let c = recipe.section(RewardModelSection.self).config
+        let frames = recipe.section(RewardDataSection.self).windowFrames
+        let hidden = c.width * c.mlpRatio
+        let parameters = MemoryBudget.transformerParameters(width: c.width, depth: c.depth, mlpHidden: hidden)
+        let perWindow = MemoryBudget.transformerActivations(tokens: 3 * frames, width: c.width, depth: c.depth, heads: c.heads,
+                                                            mlpHidden: hidden, checkpointing: false)
+        return [
+            MemoryRequest(key: "model.width", bytes: 4 * parameters * MemoryBudget.floatsPerParameter(recipe),
+                          what: "about \(Int(parameters)) parameters with their gradients and optimiser state"),
+            MemoryRequest(key: "train.batch", bytes: 2 * Double(recipe.train.batch) * perWindow,
+                          what: "the activations of a batch of \(recipe.train.batch) pairs"),
+        ]
     }
 
     /// Batch i of pairs comes from the sampler's stream derived with i; the position is the
@@ -28,9 +46,18 @@ public enum RewardTraining {
         }
 
         public func next() throws -> PreferenceBatch {
-            let b = PreferenceBatch(sampler.batch(drawn, count: pairs))
+            let drawnPairs = sampler.batch(drawn, count: pairs)
+            last = drawnPairs.map { "'\($0.preferred.clipID)' frames \($0.preferred.start)..<\($0.preferred.start + $0.preferred.frames)" }
+            let b = PreferenceBatch(drawnPairs)
             drawn += 1
             return b
+        }
+
+        /// The clip windows of the batch `next()` returned last.
+        private var last: [String] = []
+
+        public func describe(_ batch: PreferenceBatch) -> String? {
+            "batch \(drawn - 1) (pairs of clips " + Set(last).sorted().joined(separator: ", ") + ")"
         }
 
         public var position: [String: Int] { ["batches": drawn] }

@@ -29,13 +29,13 @@ public struct RunCheckpoints: Sendable {
         (try? Checkpoint.info(of: manager.bestPath))?.metric.map { Float($0) }
     }
 
-    /// Writes the checkpoint of `s.step`; its first metric (if any) competes for `best.h5`.
+    /// Writes the checkpoint of `s.step`; `rank` (lower is better) competes for `best.h5`.
     /// Returns the written path.
     @discardableResult
-    public func save(_ s: TrainingSnapshot, debug: DebugHooks = DebugHooks()) throws -> String {
+    public func save(_ s: TrainingSnapshot, rank: Double?, debug: DebugHooks = DebugHooks()) throws -> String {
         let c = Self.checkpoint(from: s)
         if debug.dieWritingCheckpointAtStep == s.step { try dieMidWrite(c) }
-        return try manager.save(c, metric: s.metrics.first.map { Double($0.1) }).path
+        return try manager.save(c, metric: rank).path
     }
 
     /// The debugging crash of `DebugHooks.dieWritingCheckpointAtStep`: leaves the first half of
@@ -63,21 +63,49 @@ public struct RunCheckpoints: Sendable {
         static let emaUpdates = "ema.updates"
         static let hasEMA = "ema.enabled"
         static let metrics = "metrics"
+        /// Further optimisers: their kind under `optimizer.<name>.kind`, their moments and
+        /// scalars prefixed `<name>:`.
+        static func extraKind(_ name: String) -> String { "optimizer.\(name).kind" }
+        static let extraSeparator: Character = ":"
+    }
+
+    static func store(_ o: OptimizerState, prefix: String, into moments: inout [String: [String: Tensor]],
+                      scalars: inout [String: Double]) {
+        for (key, t) in o.tensors {
+            guard let dot = key.firstIndex(of: ".") else { continue }
+            moments[prefix + String(key[..<dot]), default: [:]][String(key[key.index(after: dot)...])] = t
+        }
+        for (k, v) in o.scalars { scalars[prefix + k] = v }
+        scalars[prefix + Key.optimizerStep] = Double(o.step)
+    }
+
+    static func load(kind: String, prefix: String, from c: Checkpoint, defaultStep: Int) -> OptimizerState {
+        var scalars: [String: Double] = [:]
+        for (k, v) in c.optimizer.scalars where k.hasPrefix(prefix) && (prefix.isEmpty ? !k.contains(Key.extraSeparator) : true) {
+            scalars[String(k.dropFirst(prefix.count))] = v
+        }
+        let step = scalars.removeValue(forKey: Key.optimizerStep) ?? Double(defaultStep)
+        var tensors: [String: Tensor] = [:]
+        for (slot, byPath) in c.optimizer.moments where slot.hasPrefix(prefix) && (prefix.isEmpty ? !slot.contains(Key.extraSeparator) : true) {
+            for (p, t) in byPath { tensors["\(slot.dropFirst(prefix.count)).\(p)"] = t }
+        }
+        return OptimizerState(kind: kind, step: Int(step), scalars: scalars, tensors: tensors)
     }
 
     static func checkpoint(from s: TrainingSnapshot) -> Checkpoint {
         var c = Checkpoint(step: s.step, modelKind: s.modelKind, recipe: s.recipeText)
         c.model = s.model
+        var moments: [String: [String: Tensor]] = [:], scalars: [String: Double] = [:]
         if let o = s.optimizer {
-            var moments: [String: [String: Tensor]] = [:]
-            for (key, t) in o.tensors {
-                guard let dot = key.firstIndex(of: ".") else { continue }
-                moments[String(key[..<dot]), default: [:]][String(key[key.index(after: dot)...])] = t
-            }
-            var scalars = o.scalars
-            scalars[Key.optimizerStep] = Double(o.step)
-            c.optimizer = Checkpoint.OptimizerState(moments: moments, scalars: scalars)
+            store(o, prefix: "", into: &moments, scalars: &scalars)
             c.metadata[Key.optimizerKind] = o.kind
+        }
+        for (name, o) in s.extraOptimizers {
+            store(o, prefix: name + String(Key.extraSeparator), into: &moments, scalars: &scalars)
+            c.metadata[Key.extraKind(name)] = o.kind
+        }
+        if s.optimizer != nil || !s.extraOptimizers.isEmpty {
+            c.optimizer = Checkpoint.OptimizerState(moments: moments, scalars: scalars)
         }
         if let ema = s.ema {
             c.ema = ema
@@ -90,6 +118,7 @@ public struct RunCheckpoints: Sendable {
             c.metadata[Key.metrics] = s.metrics.map { "\($0.0)=\($0.1)" }.joined(separator: ",")
         }
         c.metadata["neo-train.created-by"] = "Trainer"
+        for (k, v) in s.metadata { c.metadata[k] = v }
         return c
     }
 
@@ -98,13 +127,11 @@ public struct RunCheckpoints: Sendable {
         s.path = path
         s.model = c.model
         if let kind = c.metadata[Key.optimizerKind] {
-            var scalars = c.optimizer.scalars
-            let step = scalars.removeValue(forKey: Key.optimizerStep) ?? Double(c.step)
-            var tensors: [String: Tensor] = [:]
-            for (slot, byPath) in c.optimizer.moments {
-                for (p, t) in byPath { tensors["\(slot).\(p)"] = t }
-            }
-            s.optimizer = OptimizerState(kind: kind, step: Int(step), scalars: scalars, tensors: tensors)
+            s.optimizer = load(kind: kind, prefix: "", from: c, defaultStep: c.step)
+        }
+        for (key, kind) in c.metadata where key.hasPrefix("optimizer.") && key.hasSuffix(".kind") && key != Key.optimizerKind {
+            let name = String(key.dropFirst("optimizer.".count).dropLast(".kind".count))
+            s.extraOptimizers[name] = load(kind: kind, prefix: name + String(Key.extraSeparator), from: c, defaultStep: c.step)
         }
         if c.metadata[Key.hasEMA] == "true" {
             s.ema = c.ema

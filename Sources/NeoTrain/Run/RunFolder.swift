@@ -8,6 +8,7 @@ import NeoIO
 ///       metrics.jsonl     one JSON object per optimiser step
 ///       tensorboard/      the same metrics as TensorBoard event files (`tensorboard --logdir`)
 ///       checkpoints/      step-XXXXXXXX.h5 checkpoints (the last `keep_last`, plus the best)
+///       run.lock          held while a run writes here (`RunLock`)
 public struct RunFolder: Sendable {
     public let path: String
 
@@ -33,6 +34,11 @@ public struct RunFolder: Sendable {
     /// A line of information for the person running the job (stdout).
     public func note(_ message: String) {
         FileHandle.standardOutput.write(Data((message + "\n").utf8))
+    }
+
+    /// A line about something the person should look at (stderr), prefixed `warning: `.
+    public func warn(_ message: String) {
+        FileHandle.standardError.write(Data(("warning: " + message + "\n").utf8))
     }
 }
 

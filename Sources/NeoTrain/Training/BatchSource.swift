@@ -12,6 +12,13 @@ public protocol BatchSource: AnyObject {
     var position: [String: Int] { get }
     /// Goes back (or forward) to a position read from `position`.
     func restore(position: [String: Int]) throws
+    /// Names what `batch` (the one `next()` just returned) was made of — clips and frames —
+    /// for the message about a non-finite loss; nil: the driver names the loader position.
+    func describe(_ batch: Batch) -> String?
+}
+
+extension BatchSource {
+    public func describe(_ batch: Batch) -> String? { nil }
 }
 
 /// What a model kind hands the trainer: the model, the batches, the loss, and optionally an

@@ -16,7 +16,16 @@ extension OptimSection {
         }
     }
 
-    /// The learning-rate schedule over `totalSteps` optimiser steps.
+    /// The line to show when `warmup` is longer than the run's `totalSteps` optimiser steps:
+    /// the warm-up is then cut at the run's end, so the learning rate only reaches `lr` at the
+    /// last step and never decays.
+    public func warmupWarning(totalSteps: Int, stepsKey: String) -> String? {
+        guard warmup > totalSteps else { return nil }
+        return "optim.warmup = \(warmup) is longer than the run (\(totalSteps) optimiser steps from \(stepsKey)); the warm-up is cut to \(totalSteps) steps, so the learning rate reaches optim.lr only at the last step"
+    }
+
+    /// The learning-rate schedule over `totalSteps` optimiser steps (a warm-up longer than the
+    /// run is cut to it: `warmupWarning`).
     public func makeSchedule(totalSteps: Int) -> any LearningRateSchedule {
         let warm = min(warmup, totalSteps)
         let peak = Float(lr)

@@ -9,9 +9,28 @@ public enum ToyRegression {
     public static let kind = ModelKind(
         name: "toy-regression",
         summary: "an MLP fitting a fixed random function from synthetic batches (exercises the loop)",
-        sections: [SectionSchema(ModelSection.self), SectionSchema(DataSection.self)]
+        sections: [SectionSchema(ModelSection.self), SectionSchema(DataSection.self)],
+        memory: memory
     ) { recipe in
         try Job(recipe: recipe)
+    }
+
+    /// Parameters (with gradients, moments, EMA), the activations and gradients a micro-batch
+    /// keeps, and the held-out set with its forward pass.
+    @Sendable public static func memory(_ recipe: Recipe) -> [MemoryRequest] {
+        let m = recipe.section(ModelSection.self), d = recipe.section(DataSection.self)
+        let widths = [m.inputDim] + m.hidden + [m.outputDim]
+        let weights = zip(widths, widths.dropFirst()).reduce(0.0) { $0 + Double($1.0 * $1.1 + $1.1) }
+        let hidden = Double(m.hidden.reduce(0, +))
+        let perExample = Double(m.inputDim) + 4 * hidden + 3 * Double(m.outputDim) + Double(d.targetHidden)
+        return [
+            MemoryRequest(key: "model.hidden", bytes: 4 * weights * MemoryBudget.floatsPerParameter(recipe),
+                          what: "\(Int(weights)) parameters with their gradients and optimiser state"),
+            MemoryRequest(key: "train.batch", bytes: 4 * Double(recipe.train.batch) * perExample,
+                          what: "the activations of a batch of \(recipe.train.batch)"),
+            MemoryRequest(key: "data.eval_examples", bytes: 4 * Double(d.evalExamples) * (perExample - 2 * hidden),
+                          what: "\(d.evalExamples) held-out examples"),
+        ]
     }
 
     public enum Activation: String, CaseIterable, Sendable { case tanh, relu }

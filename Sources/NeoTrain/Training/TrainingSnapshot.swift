@@ -11,7 +11,10 @@ public struct TrainingSnapshot: @unchecked Sendable {
     public var recipeText: String
     /// Parameters by dotted path.
     public var model: [String: Tensor] = [:]
+    /// The main optimiser's state.
     public var optimizer: OptimizerState?
+    /// Further optimisers (a GAN's discriminator optimiser …), by name.
+    public var extraOptimizers: [String: OptimizerState] = [:]
     /// EMA shadows by parameter path, when EMA is on.
     public var ema: [String: Tensor]?
     public var emaUpdates = 0
@@ -21,6 +24,8 @@ public struct TrainingSnapshot: @unchecked Sendable {
     public var loaderPosition: [String: Int] = [:]
     /// Evaluation results at this step (the first one ranks the "best" checkpoint).
     public var metrics: [(String, Float)] = []
+    /// Further checkpoint metadata the step asks for (model layout, provenance …).
+    public var metadata: [String: String] = [:]
     /// The file it was read from, when read.
     public var path: String?
 

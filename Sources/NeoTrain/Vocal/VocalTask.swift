@@ -12,9 +12,27 @@ public enum VocalKind {
     ]
 
     public static let kind = ModelKind(
-        name: "vocal", summary: "the VOCAL audio-to-motion MMDiT, trained by flow matching", sections: sections
+        name: "vocal", summary: "the VOCAL audio-to-motion MMDiT, trained by flow matching", sections: sections,
+        memory: memory
     ) { recipe in
         try VocalTask(recipe: recipe)
+    }
+
+    /// Parameters of the blocks (with gradients, moments, EMA) and the activations a
+    /// micro-batch of windows keeps for backward (motion, prefix and audio tokens).
+    @Sendable public static func memory(_ recipe: Recipe) -> [MemoryRequest] {
+        let c = config(recipe)
+        let parameters = MemoryBudget.transformerParameters(width: c.width, depth: c.depth, mlpHidden: c.mlpHidden)
+        let tokens = c.windowFrames + c.prefixFrames + 2 * c.windowFrames + 3
+        let perWindow = MemoryBudget.transformerActivations(tokens: tokens, width: c.width, depth: c.depth, heads: c.heads,
+                                                            mlpHidden: c.mlpHidden, checkpointing: c.gradientCheckpointing)
+            + 4 * Double(2 * c.windowFrames * c.audioLayers * c.audioWidth)
+        return [
+            MemoryRequest(key: "model.width", bytes: 4 * parameters * MemoryBudget.floatsPerParameter(recipe),
+                          what: "about \(Int(parameters)) parameters with their gradients and optimiser state"),
+            MemoryRequest(key: "train.batch", bytes: Double(recipe.train.batch) * perWindow,
+                          what: "the activations of a batch of \(recipe.train.batch) windows"),
+        ]
     }
 
     /// The model configuration a recipe describes (`[model]`, plus `train.gradient_checkpointing`).
@@ -38,7 +56,20 @@ public final class VocalBatchSource: BatchSource {
 
     deinit { loader.stop() }
 
-    public func next() throws -> VocalBatch { try data.vocalBatch(loader.next()) }
+    public func next() throws -> VocalBatch {
+        let b = try loader.next()
+        last = zip(b.clipIDs, b.startFrames).map { "'\($0)' frames \($1)..<\($1 + data.config.windowFrames)" }
+        lastPosition = b.position
+        return try data.vocalBatch(b)
+    }
+
+    /// The windows of the batch `next()` returned last, and its loader position.
+    private var last: [String] = []
+    private var lastPosition = LoaderPosition(epoch: 0, batch: 0)
+
+    public func describe(_ batch: VocalBatch) -> String? {
+        "the batch of epoch \(lastPosition.epoch), batch \(lastPosition.batch) (clips " + last.joined(separator: ", ") + ")"
+    }
 
     public var position: [String: Int] {
         let p = loader.position
@@ -70,11 +101,9 @@ public final class VocalTask: TrainingTask {
 
     public init(recipe: Recipe) throws {
         let d = recipe.section(VocalDataSection.self), v = recipe.section(VocalSection.self)
+        // The recipe's sections validated the configuration and the settings when decoding.
         let config = VocalKind.config(recipe)
-        try config.validate()
         settings = v.flowMatching
-        try settings.validate()
-        try v.sampling.validate()
         let seed = recipe.run.seed
         let data = try VocalDataset(folder: d.path, config: config, data: d)
         source = try VocalBatchSource(data: data, batch: recipe.train.batch, seed: seed)
