@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import NeoIO
 import NeoTrain
 
 struct Reward: ParsableCommand {
@@ -61,6 +62,9 @@ struct RewardEval: ParsableCommand {
     var consentKey: String?
 
     func run() throws {
+        if let out {
+            try OutputGuard.refuseInputs(out: out, inputs: [("--checkpoint", checkpoint)] + (data.map { [("--data", $0)] } ?? []))
+        }
         let report = try RewardCommands.evaluate(checkpoint: checkpoint, data: data, out: out, allHeldOut: allHeldOut, seed: seed,
                                                  consentKey: consentKey)
         print(report.table(), terminator: "")

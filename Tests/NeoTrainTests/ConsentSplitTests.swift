@@ -19,33 +19,7 @@ final class ConsentSplitTests: XCTestCase {
         let data = dir.appendingPathComponent("ds").path
         _ = try SyntheticPerformer.synthesize(identities: 3, minutes: 0.2, seed: 4, out: data)
         try DatasetFolder.cacheFeatures(folder: data, featureDim: 8) { RewardShardTests.features($0, layers: 2, width: 4) }
-        let recipe = """
-            [model]
-            kind = "reward"
-            audio_layers = 2
-            audio_width = 4
-            width = 16
-            depth = 1
-            heads = 2
-            sync_lags = 4
-            sync_width = 4
-
-            [data]
-            source = "shards"
-            path = "\(data)"
-            window_frames = 16
-            held_out_identities = ["id0002"]
-            held_out_languages = []
-            eval_windows = 4
-
-            [reward]
-            max_offset_frames = 6
-
-            [train]
-            steps = 1
-            batch = 4
-            eval_every = 1
-            """
+        let recipe = RewardShardTests.recipe(data: data, steps: 1)
         let recipePath = dir.appendingPathComponent("r.toml").path
         try recipe.write(toFile: recipePath, atomically: true, encoding: .utf8)
         return (data, recipePath)
