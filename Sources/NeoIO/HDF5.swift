@@ -167,7 +167,8 @@ enum HDF5Library {
 /// does not survive its own write errors: after a full disk or a file-size limit it leaves a
 /// half-closed file that crashes the process when the library shuts down. Built in memory, the
 /// library never sees the disk; the bytes go out with plain `write` calls whose failure is one
-/// error (and no partial file).
+/// error (and no partial file). Only `close` writes it: a file dropped unclosed (a writer that
+/// failed half-way) leaves nothing on disk.
 public final class HDF5File {
     public let path: String
     public let isWritable: Bool
@@ -182,8 +183,9 @@ public final class HDF5File {
         self.inMemory = inMemory
     }
 
+    /// A file dropped without `close` is abandoned: one made by `create` is never written.
     deinit {
-        if fileID >= 0 { try? close() }
+        if fileID >= 0 { HDF5Library.call { _ = H5Fclose(fileID) } }
     }
 
     private static func fileAccessList() -> hid_t {
