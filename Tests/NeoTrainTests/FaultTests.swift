@@ -106,13 +106,12 @@ final class FaultTests: XCTestCase {
 
         let ok = try CLI.run(["inspect", good, "--verify", "--no-recipe"], logs: dir)
         XCTAssertEqual(ok.status, 0, ok.stderr)
-        XCTAssertTrue(ok.stdout.contains("model       all 6 parameters match the MLP of its recipe"), ok.stdout)
+        XCTAssertTrue(ok.stdout.contains("model       all 6 parameters match the MLP its recipe describes"), ok.stdout)
         XCTAssertTrue(ok.stdout.contains("recipe      text matches its crc32"), ok.stdout)
 
         assertOneLineError(try CLI.run(["inspect", partial, "--verify"], logs: dir),
                            "/model does not match the MLP its recipe describes: 2 missing (layers.1.bias, layers.1.weight)")
-        // The same file still exports only what it has? No: the recipe says otherwise, and a
-        // flipped recipe byte is caught by every reader.
+        // One changed byte of the stored recipe is caught by every reader (inspect, export).
         var bytes = try Data(contentsOf: URL(fileURLWithPath: good))
         let needle = Data("hidden = [64, 64]".utf8)
         let range = try XCTUnwrap(bytes.range(of: needle))

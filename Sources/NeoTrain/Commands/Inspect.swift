@@ -63,10 +63,10 @@ public enum InspectCommand {
         for section in [Checkpoint.Section.model, .ema] where section == .model || !c.ema.isEmpty {
             let report = ParameterLoadReport.compare(stored: c.parameters(section), expected: expected)
             guard report.isExact else {
-                throw TrainError("\(path): /\(section.rawValue) does not match the \(name) its recipe describes: \(report)")
+                throw TrainError("\(path): /\(section.rawValue) does not match the \(name): \(report)")
             }
         }
-        return "all \(expected.count) parameters match the \(name) of its recipe" + (c.ema.isEmpty ? "" : " (/model and /ema)")
+        return "all \(expected.count) parameters match the \(name)" + (c.ema.isEmpty ? "" : " (/model and /ema)")
     }
 
     /// Names and shapes of the parameters of the model the checkpoint's recipe (or, for plain
@@ -86,19 +86,19 @@ public enum InspectCommand {
         switch c.modelKind {
         case ToyRegression.kind.name:
             let m = try recipe(c.recipe).section(ToyRegression.ModelSection.self)
-            return ("MLP", shapes(ToyRegression.MLP([m.inputDim] + m.hidden + [m.outputDim], activation: m.activation, generator: g)))
+            return ("MLP its recipe describes", shapes(ToyRegression.MLP([m.inputDim] + m.hidden + [m.outputDim], activation: m.activation, generator: g)))
         case RewardTraining.kind.name:
-            return ("reward model", shapes(try RewardTransformer(config: try recipe(c.recipe).section(RewardModelSection.self).config, generator: g)))
+            return ("reward model its recipe describes", shapes(try RewardTransformer(config: try recipe(c.recipe).section(RewardModelSection.self).config, generator: g)))
         case "vocal", "vocal-grpo":
-            if let text = c.metadata[GRPOPolicyCheckpoint.recipeKey] { return ("VOCAL model", try normalized(text)) }
+            if let text = c.metadata[GRPOPolicyCheckpoint.recipeKey] { return ("VOCAL model its pretraining recipe describes", try normalized(text)) }
             if c.metadata[VocalCheckpoint.configKey] == nil && !c.recipe.isEmpty && c.modelKind == "vocal" {
-                return ("VOCAL model", try normalized(c.recipe))
+                return ("VOCAL model its recipe describes", try normalized(c.recipe))
             }
             let config = try VocalCheckpoint.config(of: c, path: path)
             if c.metadata[GRPOPolicyCheckpoint.layoutKey] == GRPOPolicyCheckpoint.normalizedLayout {
-                return ("VOCAL model", shapes(try NormalizedVocal(config: config, relative: c.metadata[GRPOPolicyCheckpoint.relativeKey] == "true", generator: g)))
+                return ("VOCAL model its vocal.config describes", shapes(try NormalizedVocal(config: config, relative: c.metadata[GRPOPolicyCheckpoint.relativeKey] == "true", generator: g)))
             }
-            return ("VOCAL model", shapes(try VocalModel(config: config, generator: g)))
+            return ("VOCAL model its vocal.config describes", shapes(try VocalModel(config: config, generator: g)))
         default:
             return nil
         }
