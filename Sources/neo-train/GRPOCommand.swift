@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import NeoIO
 import NeoTrain
 
 struct GRPO: ParsableCommand {
@@ -66,6 +67,7 @@ struct GRPORandomPolicy: ParsableCommand {
     var perturb: Float = 0
 
     func run() throws {
+        if let like { try OutputGuard.refuseInputs(out: output, outOption: "the output", inputs: [("--like", like)]) }
         var shape: [String: Double] = [:]
         for (key, value) in [("latent_dim", latentDim), ("width", width), ("depth", depth), ("heads", heads),
                              ("window_frames", windowFrames), ("prefix_frames", prefixFrames),

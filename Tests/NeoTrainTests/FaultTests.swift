@@ -82,6 +82,7 @@ final class FaultTests: XCTestCase {
             (["export", "--checkpoint", ckpt, "--format", "safetensors", "--out", ckpt], "--out is the input given as --checkpoint"),
             (["export", "--checkpoint", ckpt, "--format", "onnx", "--out", path("link.h5")], "--out is the input given as --checkpoint"),
             (["data", "features", "--audio", wav, "--out", wav], "--out is the input given as --audio"),
+            (["grpo", "random-policy", "--like", wav, wav], "the output is the input given as --like"),
         ]
         for (args, needle) in cases {
             assertOneLineError(try CLI.run(args, logs: dir), needle)
