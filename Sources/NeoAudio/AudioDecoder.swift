@@ -25,6 +25,13 @@ public enum AudioDecoder {
     public static let minimumDuration = 0.1
     /// A clip whose peak is below one step of 16-bit audio is digital silence.
     public static let silencePeak: Float = 1.0 / 32_768
+    /// Samples are nominally in [-1, 1]; float files may overshoot a little, but a peak beyond
+    /// this (36 dB over full scale) is a file written in the wrong units or damaged, and its
+    /// log-mel power would overflow float32.
+    public static let maximumPeak: Float = 64
+    /// Header sample rates accepted: from narrow-band telephone audio to studio rates. A rate
+    /// outside is a damaged header (1 Hz would make a 3 s file 13 hours long).
+    public static let sampleRates = 4_000...384_000
 
     /// Decodes `path`, checks it, downmixes and resamples to `sampleRate` (16 kHz by default).
     public static func load(_ path: String, sampleRate: Int = AudioDecoder.sampleRate) throws -> DecodedAudio {
@@ -66,6 +73,9 @@ public enum AudioDecoder {
         let format = formatName(info.format)
         guard channels > 0, rate > 0 else {
             throw AudioError(file: path, "has an invalid header (\(channels) channels at \(rate) Hz)")
+        }
+        guard sampleRates.contains(rate) else {
+            throw AudioError(file: path, "has a header sample rate of \(rate) Hz, outside the accepted \(sampleRates.lowerBound)…\(sampleRates.upperBound) Hz (the header is damaged or the file is not audio)")
         }
         if info.frames <= 0 { throw AudioError(file: path, "is empty (0 audio frames; \(format))") }
         if let problem = truncation(sf, path: path, info: info, fileBytes: fileBytes) {
@@ -111,11 +121,22 @@ public enum AudioDecoder {
             throw AudioError(file: path, "is truncated: the header declares \(declared) frames but only \(mono.count) could be decoded (\(format))")
         }
         if mono.isEmpty { throw AudioError(file: path, "is empty (0 audio frames decoded; \(format))") }
-        if let bad = mono.firstIndex(where: { !$0.isFinite }) {
-            let count = mono.reduce(0) { $0 + ($1.isFinite ? 0 : 1) }
-            throw AudioError(file: path, "contains \(count) non-finite samples (NaN or Inf), the first at frame \(bad) (\(String(format: "%.3f", Double(bad) / Double(rate))) s)")
-        }
+        try checkSamples(mono, sampleRate: rate, file: path)
         return DecodedAudio(samples: mono, sampleRate: rate, sourceSampleRate: rate, sourceChannels: channels, sourceFormat: format)
+    }
+
+    /// Every sample finite and within ±`maximumPeak`; the error names the file, the count and
+    /// the first offending frame.
+    public static func checkSamples(_ samples: [Float], sampleRate rate: Int, file: String) throws {
+        func at(_ i: Int) -> String { "frame \(i) (\(String(format: "%.3f", Double(i) / Double(rate))) s)" }
+        if let bad = samples.firstIndex(where: { !$0.isFinite }) {
+            let count = samples.reduce(0) { $0 + ($1.isFinite ? 0 : 1) }
+            throw AudioError(file: file, "contains \(count) non-finite samples (NaN or Inf), the first at \(at(bad))")
+        }
+        if let loud = samples.firstIndex(where: { abs($0) > maximumPeak }) {
+            let peak = samples.reduce(Float(0)) { max($0, abs($1)) }
+            throw AudioError(file: file, "has samples far outside [-1, 1] (peak \(peak), the first beyond ±\(Int(maximumPeak)) at \(at(loud))); accepted peak ≤ \(Int(maximumPeak)): the file is damaged or written in the wrong units")
+        }
     }
 
     /// Length and silence checks on decoded mono samples.

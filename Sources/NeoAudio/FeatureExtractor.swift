@@ -43,9 +43,16 @@ public final class FeatureExtractor {
     }
 
     /// Features of mono 16 kHz samples; `source` names them in errors.
+    /// Samples that are not finite or far outside [-1, 1] are refused naming `source`, and so
+    /// are features that come out non-finite (the weights then are the problem).
     public func features(samples: [Float], source: String = "<samples>") throws -> AudioFeatures {
+        try AudioDecoder.checkSamples(samples, sampleRate: LogMelSpectrogram.sampleRate, file: source)
         let mel = try logMel.compute(samples, source: source)
-        return AudioFeatures(logMel: mel, hiddenStates: hiddenStates(logMel: mel),
+        let hidden = hiddenStates(logMel: mel)
+        if let bad = [("log-mel", mel), ("hidden states", hidden)].first(where: { !$0.1.toArray().allSatisfy(\.isFinite) }) {
+            throw AudioError(file: source, "the encoder's \(bad.0) came out NaN or infinite from finite audio; the Whisper weights are damaged")
+        }
+        return AudioFeatures(logMel: mel, hiddenStates: hidden,
                              duration: Double(samples.count) / Double(LogMelSpectrogram.sampleRate))
     }
 

@@ -1,4 +1,5 @@
 import Foundation
+import NeoIO
 
 /// An opened dataset folder: manifest, consent book and shard readers (metadata only).
 public final class DatasetFolder: @unchecked Sendable {
@@ -51,6 +52,10 @@ extension DatasetFolder {
     public static func cacheFeatures(folder: String, featureDim: Int,
                                      compute: (Clip) throws -> [Float]) throws {
         let ds = try DatasetFolder(folder)
+        // Shard temporaries of an earlier run that was interrupted (its process is gone).
+        for dir in Set(ds.shards.map { ($0.path as NSString).deletingLastPathComponent }) {
+            AtomicFile.removeStaleTemporaries(in: dir)
+        }
         for shard in ds.shards {
             let writer = try ShardWriter(path: shard.path)
             for info in shard.clips {

@@ -43,7 +43,7 @@ public enum DataImporter {
         if trimmed.hasPrefix("[") || trimmed.hasPrefix("{") {
             let json: Any
             do { json = try JSONSerialization.jsonObject(with: data) } catch {
-                throw DataError(file: path, "not valid JSON: \(error.localizedDescription)")
+                throw DataError(file: path, "not valid JSON: " + jsonProblem(error, in: data))
             }
             let list: [Any]
             if let a = json as? [Any] { list = a } else if let o = json as? [String: Any], let a = o["clips"] as? [Any] { list = a } else {
@@ -96,6 +96,19 @@ public enum DataImporter {
         }
         guard !entries.isEmpty else { throw DataError(file: path, "manifest lists no clips") }
         return entries
+    }
+
+    /// A JSON parse error as "line L, column C: what" (the parser reports a byte offset).
+    static func jsonProblem(_ error: Error, in data: Data) -> String {
+        let debug = (error as NSError).userInfo[NSDebugDescriptionErrorKey] as? String ?? error.localizedDescription
+        guard let r = debug.range(of: #"character \d+"#, options: .regularExpression),
+              let offset = Int(debug[r].dropFirst("character ".count)) else { return debug }
+        var line = 1, column = 1
+        for byte in data.prefix(offset) {
+            if byte == UInt8(ascii: "\n") { line += 1; column = 1 } else if byte & 0xC0 != 0x80 { column += 1 }
+        }
+        let what = debug.replacingOccurrences(of: #" around character \d+\.?"#, with: "", options: .regularExpression)
+        return "line \(line), column \(column): \(what)"
     }
 
     /// Imports every clip of `manifest` into the dataset folder `out`. Checks first, writes

@@ -108,7 +108,7 @@ public final class ShardWriter {
             try f.createGroup("/clips")
             file = f
         } catch {
-            unlink(temporaryPath)
+            AtomicFile.discard(temporaryPath)
             throw DataError(file: path, "cannot create shard: \(error)")
         }
     }
@@ -116,7 +116,7 @@ public final class ShardWriter {
     deinit {
         if let file {
             try? file.close()
-            unlink(temporaryPath)
+            AtomicFile.discard(temporaryPath)
         }
     }
 
@@ -198,7 +198,7 @@ public final class ShardWriter {
             try AtomicFile.commit(temporary: temporaryPath, to: path)
         } catch {
             try? f.close()
-            unlink(temporaryPath)
+            AtomicFile.discard(temporaryPath)
             throw DataError(file: path, "cannot finish shard: \(error)")
         }
     }

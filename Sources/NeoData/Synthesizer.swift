@@ -53,18 +53,24 @@ public struct SynthesisReport: Sendable {
 enum StagedFolder {
     static func begin(_ out: String) throws -> String {
         let fm = FileManager.default
+        let url = URL(fileURLWithPath: out).standardizedFileURL
+        // Staging folders and temporaries of interrupted earlier runs (their process is gone).
+        AtomicFile.removeStaleTemporaries(in: url.deletingLastPathComponent().path)
         var isDir: ObjCBool = false
         if fm.fileExists(atPath: out, isDirectory: &isDir) {
-            guard isDir.boolValue, (try? fm.contentsOfDirectory(atPath: out))?.isEmpty == true else {
+            guard isDir.boolValue else {
+                throw DataError(file: out, "--out names an existing file; the output is a dataset folder, so give a folder that does not exist yet (or an empty one)")
+            }
+            guard (try? fm.contentsOfDirectory(atPath: out))?.isEmpty == true else {
                 throw DataError(file: out, "output folder exists and is not empty; remove it or choose another")
             }
         }
-        let url = URL(fileURLWithPath: out).standardizedFileURL
         let staging = url.deletingLastPathComponent().appendingPathComponent(".\(url.lastPathComponent).partial-\(getpid())").path
         try? fm.removeItem(atPath: staging)
         do { try fm.createDirectory(atPath: staging, withIntermediateDirectories: true) } catch {
             throw DataError(file: out, "cannot create a staging folder next to it: \(error)")
         }
+        PendingTemporaries.shared.add(staging)
         return staging
     }
 
@@ -74,11 +80,16 @@ enum StagedFolder {
         guard rename(staging, out) == 0 else {
             let msg = String(cString: strerror(errno))
             try? fm.removeItem(atPath: staging)
+            PendingTemporaries.shared.remove(staging)
             throw DataError(file: out, "cannot move the finished dataset into place: \(msg)")
         }
+        PendingTemporaries.shared.remove(staging)
     }
 
-    static func abandon(_ staging: String) { try? FileManager.default.removeItem(atPath: staging) }
+    static func abandon(_ staging: String) {
+        try? FileManager.default.removeItem(atPath: staging)
+        PendingTemporaries.shared.remove(staging)
+    }
 }
 
 /// The synthetic performer's corpus generator.

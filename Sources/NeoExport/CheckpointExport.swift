@@ -24,11 +24,14 @@ public struct ONNXModelExporter: Sendable {
     public let kind: String
     /// What the graph computes, for messages and the model's doc string.
     public let summary: String
-    /// Builds the graph from a checkpoint's parameters (already chosen: model or EMA) and recipe.
-    public let build: @Sendable (_ parameters: [String: Tensor], _ recipe: String, _ source: String) throws -> ONNXGraph
+    /// Builds the graph from a checkpoint's parameters (already chosen: model or EMA), recipe
+    /// and metadata.
+    public let build: @Sendable (_ parameters: [String: Tensor], _ recipe: String, _ metadata: [String: String],
+                                 _ source: String) throws -> ONNXGraph
 
     public init(kind: String, summary: String,
-                build: @escaping @Sendable (_ parameters: [String: Tensor], _ recipe: String, _ source: String) throws -> ONNXGraph) {
+                build: @escaping @Sendable (_ parameters: [String: Tensor], _ recipe: String, _ metadata: [String: String],
+                                            _ source: String) throws -> ONNXGraph) {
         self.kind = kind
         self.summary = summary
         self.build = build
@@ -52,7 +55,7 @@ public struct ExportSummary: Sendable, CustomStringConvertible {
 /// temporary name beside the target and renamed, so a failed export leaves no partial file.
 public enum CheckpointExport {
     /// The model kinds with an ONNX graph.
-    public static let onnxExporters: [ONNXModelExporter] = [VocalONNX.exporter, RewardONNX.exporter]
+    public static let onnxExporters: [ONNXModelExporter] = [VocalONNX.exporter, VocalONNX.grpoExporter, RewardONNX.exporter]
 
     /// Model kinds whose checkpoints can go to safetensors: those with an ONNX exporter plus
     /// `extraKinds` (the CLI passes every kind its trainers know).
@@ -153,7 +156,7 @@ public enum CheckpointExport {
             throw ExportError("\(source): no ONNX export for model kind '\(c.modelKind.isEmpty ? "(none)" : c.modelKind)' (ONNX export knows: \(onnxExporters.map(\.kind).joined(separator: ", ")))")
         }
         if ema && c.ema.isEmpty { throw ExportError("\(source): --ema asked for, but the checkpoint holds no EMA weights") }
-        return try exporter.build(ema ? c.ema : c.model, c.recipe, source)
+        return try exporter.build(ema ? c.ema : c.model, c.recipe, c.metadata, source)
     }
 
     public static func writeONNX(_ c: Checkpoint, ema: Bool, to out: String) throws -> ExportSummary {

@@ -32,4 +32,10 @@ struct RecipeTable {
         if let i = v.int { return Double(i) }
         throw ExportError("\(source): recipe [\(section)] \(key): expected a number")
     }
+
+    func bool(_ section: String, _ key: String) throws -> Bool? {
+        guard let v = value(section, key) else { return nil }
+        guard let b = v.bool else { throw ExportError("\(source): recipe [\(section)] \(key): expected true or false") }
+        return b
+    }
 }

@@ -104,7 +104,7 @@ public enum RewardONNX {
     public static let exporter = ONNXModelExporter(
         kind: "reward",
         summary: "reward model scores (overall, naturalness, expression range, audio alignment) of motion and all-layer audio features",
-        build: { parameters, _, source in graph(try rebuild(parameters: parameters, source: source)) })
+        build: { parameters, _, _, source in graph(try rebuild(parameters: parameters, source: source)) })
 
     /// The config of a reward model with these parameters, read from the parameter shapes alone.
     public static func config(parameters p: [String: Tensor], source: String) throws -> RewardModelConfig {

@@ -21,39 +21,98 @@ public enum VocalONNX {
 
     /// Builds the graph of `model` with its current parameter values.
     public static func graph(_ model: VocalModel, name: String = "vocal_velocity", float64Tables: Bool = true) -> ONNXGraph {
-        let cfg = model.config
-        let c = cfg.width, d = cfg.latentDim
         let g = ONNXGraph(name: name, root: model, float64Tables: float64Tables)
+        let i = Inputs(g, model.config, normalized: false)
+        let v = velocity(g, model, i, clip: i.clip, reference: i.reference)
+        g.output(v, as: outputName, shape: ["batch", "frames", .fixed(model.config.latentDim)], doc: "predicted flow-matching velocity v = ε − x0")
+        return g
+    }
 
-        let xt = g.input("x_t", shape: ["batch", "frames", .fixed(d)], doc: "noisy motion latents x_t = (1−t)·x0 + t·ε")
-        let t = g.input("t", shape: ["batch"], doc: "flow time in [0, 1] per row (1 = pure noise)")
-        let audio = g.input("audio_features", shape: ["batch", .fixed(cfg.audioLayers), "audio_frames", .fixed(cfg.audioWidth)],
-                            doc: "all hidden states of the audio encoder at 50 fps; audio_frames = 2·frames")
-        let clip = g.input("identity_clip", shape: ["batch", "identity_frames", .fixed(d)],
-                           doc: "reference motion clip of the speaker for the identity features")
-        let emotion = g.input("emotion", .int64, shape: ["batch"],
-                              doc: "emotion label in 0..<\(cfg.emotionCount); \(cfg.emotionCount) = no emotion")
-        let reference = g.input("reference", shape: ["batch", .fixed(d)], doc: "reference frame latent (one motion-stream token)")
-        let prefix = g.input("prefix", shape: ["batch", "prefix_frames", .fixed(d)],
-                             doc: "previous window's last K clean frames (K ≤ \(cfg.prefixFrames))")
-        let prefixMask = g.input("prefix_mask", shape: ["batch", "prefix_frames"], doc: "1 where the prefix frame exists, 0 where it is missing")
-        let keepAudio = g.input("keep_audio", shape: ["batch"], doc: "1 keeps the audio, 0 replaces it by the null audio token")
-        let keepIdentity = g.input("keep_identity", shape: ["batch"], doc: "1 keeps the identity features, 0 uses the null identity")
-        let keepReference = g.input("keep_reference", shape: ["batch"], doc: "1 keeps the reference token, 0 removes it")
-
-        func keep(_ flag: ONNXValue, rank: Int) -> ONNXValue {
-            g.greater(g.reshape(flag, [-1] + Array(repeating: 1, count: rank - 1)), g.scalar(0.5))
+    /// The graph of a trained model as `neo-train pretrain` and GRPO write it: the velocity
+    /// network with the standardisation of `NormalizedVocal` inside. `identity_clip` and
+    /// `reference` are motion as the user has it (absolute latents); the graph standardises
+    /// them, takes the identity clip relative to the reference frame (or, for rows with
+    /// `has_reference` 0, to the training mean frame) when the model is relative, and besides
+    /// the network-space `velocity` returns `motion`, the clean-motion estimate x_t − t·v
+    /// mapped back to motion units (at t = 0 exactly the latents x_t in motion units).
+    public static func graph(_ model: NormalizedVocal, name: String = "vocal_velocity", float64Tables: Bool = true) -> ONNXGraph {
+        let cfg = model.config, d = cfg.latentDim
+        let g = ONNXGraph(name: name, root: model, float64Tables: float64Tables)
+        let i = Inputs(g, cfg, normalized: true)
+        let hasReference = g.input("has_reference", shape: ["batch"],
+                                   doc: "1 when `reference` holds the speaker's reference frame; 0 uses the training mean frame as the anchor of relative motion")
+        // The anchor r of relative motion, [B, D] (nil for absolute models).
+        let anchor: ONNXValue? = model.relative
+            ? g.where(keep(g, hasReference, rank: 2), i.reference, g.parameter(model.referenceMean)) : nil
+        func standardised(_ x: ONNXValue) -> ONNXValue {
+            let y = anchor.map { g.sub(x, g.unsqueeze($0, [1])) } ?? x
+            return g.div(g.sub(y, g.parameter(model.motionMean)), g.parameter(model.motionScale))
         }
+        let clip = g.scope("standardise.identity") { standardised(i.clip) }
+        let reference = g.scope("standardise.reference") {
+            g.div(g.sub(i.reference, g.parameter(model.referenceMean)), g.parameter(model.referenceScale))
+        }
+        let v = g.scope("vocal") { velocity(g, model.vocal, i, clip: clip, reference: reference) }
+        let motion = g.scope("motion") {
+            let x0 = g.sub(i.xt, g.mul(g.reshape(i.t, [-1, 1, 1]), v))
+            let m = g.add(g.mul(x0, g.parameter(model.motionScale)), g.parameter(model.motionMean))
+            return anchor.map { g.add(m, g.unsqueeze($0, [1])) } ?? m
+        }
+        g.output(v, as: outputName, shape: ["batch", "frames", .fixed(d)], doc: "predicted velocity in the network's standardised space, v = ε − x0")
+        g.output(motion, as: motionOutputName, shape: ["batch", "frames", .fixed(d)],
+                 doc: "clean-motion estimate x_t − t·velocity in motion units (the sample itself when run at t = 0 on the final latents)")
+        return g
+    }
+
+    public static let motionOutputName = "motion"
+
+    /// The graph inputs shared by both layouts.
+    struct Inputs {
+        let xt, t, audio, clip, emotion, reference, prefix, prefixMask, keepAudio, keepIdentity, keepReference: ONNXValue
+
+        init(_ g: ONNXGraph, _ cfg: VocalConfig, normalized: Bool) {
+            let d = cfg.latentDim
+            let units = normalized ? "motion latents as the user has them (absolute)" : "motion latents as the network sees them"
+            xt = g.input("x_t", shape: ["batch", "frames", .fixed(d)],
+                         doc: normalized ? "noisy latents in the network's standardised space, x_t = (1−t)·x0 + t·ε" : "noisy motion latents x_t = (1−t)·x0 + t·ε")
+            t = g.input("t", shape: ["batch"], doc: "flow time in [0, 1] per row (1 = pure noise)")
+            audio = g.input("audio_features", shape: ["batch", .fixed(cfg.audioLayers), "audio_frames", .fixed(cfg.audioWidth)],
+                            doc: "all hidden states of the audio encoder at 50 fps; audio_frames = 2·frames")
+            clip = g.input("identity_clip", shape: ["batch", "identity_frames", .fixed(d)],
+                           doc: "reference motion clip of the speaker for the identity features (\(units))")
+            emotion = g.input("emotion", .int64, shape: ["batch"],
+                              doc: "emotion label in 0..<\(cfg.emotionCount); \(cfg.emotionCount) = no emotion")
+            reference = g.input("reference", shape: ["batch", .fixed(d)], doc: "reference frame latent (one motion-stream token; \(units))")
+            prefix = g.input("prefix", shape: ["batch", "prefix_frames", .fixed(d)],
+                             doc: "previous window's last K clean frames (K ≤ \(cfg.prefixFrames))\(normalized ? " as the sampler produced them, in the network's space" : "")")
+            prefixMask = g.input("prefix_mask", shape: ["batch", "prefix_frames"], doc: "1 where the prefix frame exists, 0 where it is missing")
+            keepAudio = g.input("keep_audio", shape: ["batch"], doc: "1 keeps the audio, 0 replaces it by the null audio token")
+            keepIdentity = g.input("keep_identity", shape: ["batch"], doc: "1 keeps the identity features, 0 uses the null identity")
+            keepReference = g.input("keep_reference", shape: ["batch"], doc: "1 keeps the reference token, 0 removes it")
+        }
+    }
+
+    /// A per-row flag `[B]` as a boolean broadcastable against rank `rank`.
+    static func keep(_ g: ONNXGraph, _ flag: ONNXValue, rank: Int) -> ONNXValue {
+        g.greater(g.reshape(flag, [-1] + Array(repeating: 1, count: rank - 1)), g.scalar(0.5))
+    }
+
+    /// The velocity network on the inputs, the identity clip and reference token as given.
+    static func velocity(_ g: ONNXGraph, _ model: VocalModel, _ i: Inputs, clip: ONNXValue, reference: ONNXValue) -> ONNXValue {
+        let cfg = model.config
+        let c = cfg.width
+        let xt = i.xt, prefix = i.prefix
+        func keep(_ flag: ONNXValue, rank: Int) -> ONNXValue { VocalONNX.keep(g, flag, rank: rank) }
 
         // Audio stream tokens, or the null token where dropped.
-        let fused = g.scope("audioFusion") { audioFusion(g, model.audioFusion, audio) }
-        let audioTokens = g.where(keep(keepAudio, rank: 3), fused, g.parameter(model.nullAudio))
+        let fused = g.scope("audioFusion") { audioFusion(g, model.audioFusion, i.audio) }
+        let audioTokens = g.where(keep(i.keepAudio, rank: 3), fused, g.parameter(model.nullAudio))
 
         // Conditioning vector: timestep embedding + identity (or null) + emotion embedding.
         let identityFeatures = g.scope("identity") { identityEncoder(g, model.identity, clip) }
-        let identityVector = g.where(keep(keepIdentity, rank: 2), identityFeatures, g.parameter(model.nullIdentity))
-        let emotionVector = g.scope("emotion") { g.gather(g.parameter(model.emotion.weight), emotion, axis: 0) }
-        let time = g.scope("time") { g.timestepEmbedding(model.time, t) }
+        let identityVector = g.where(keep(i.keepIdentity, rank: 2), identityFeatures, g.parameter(model.nullIdentity))
+        let emotionVector = g.scope("emotion") { g.gather(g.parameter(model.emotion.weight), i.emotion, axis: 0) }
+        let time = g.scope("time") { g.timestepEmbedding(model.time, i.t) }
         let cond = g.silu(g.add(time, g.add(identityVector, emotionVector)))
 
         // Motion stream: [reference, prefix…, noisy motion…].
@@ -74,14 +133,14 @@ public enum VocalONNX {
 
         // Key mask [B, 1, 1, 1 + K + 2N]: removed reference and missing prefix frames.
         let zero = g.scalar(0), blocked = g.scalar(maskValue)
-        let refMask = g.where(keep(keepReference, rank: 2), zero, blocked)
-        let prefixKeyMask = g.where(g.greater(prefixMask, g.scalar(0.5)), zero, blocked)
+        let refMask = g.where(keep(i.keepReference, rank: 2), zero, blocked)
+        let prefixKeyMask = g.where(g.greater(i.prefixMask, g.scalar(0.5)), zero, blocked)
         let streamShape = g.concat([g.dim(xt, 0), g.mul(g.dim(xt, 1), g.int64([2]))], axis: 0)
         let open = g.filled(shape: streamShape, 0)
         let mask = g.reshape(g.concat([refMask, prefixKeyMask, open], axis: 1), [0, 1, 1, -1])
 
-        for (i, block) in model.blocks.enumerated() {
-            (x, a) = g.scope("blocks.\(i)") {
+        for (n, block) in model.blocks.enumerated() {
+            (x, a) = g.scope("blocks.\(n)") {
                 vocalBlock(g, block, motion: x, audio: a, cond: cond, tablesMotion: tablesMotion, tablesAudio: tablesAudio, mask: mask)
             }
         }
@@ -89,13 +148,11 @@ public enum VocalONNX {
         // Output layer on the noisy-motion tokens (after the 1 + K extra tokens).
         let start = g.add(k, g.int64([1]))
         let motionOut = g.slice(x, axis: 1, start: start, end: g.int64([Int(Int64.max)]))
-        let v = g.scope("final") {
+        return g.scope("final") {
             let m = g.split(g.linear2D(model.final.modulation, cond), [c, c], axis: 1)
             let h = g.adaLNModulate(g.layerNorm(motionOut, dim: c, eps: 1e-6), shift: m[0], scale: m[1])
             return g.scope("out") { g.linear(model.final.out, h) }
         }
-        g.output(v, as: outputName, shape: ["batch", "frames", .fixed(d)], doc: "predicted flow-matching velocity v = ε − x0")
-        return g
     }
 
     /// `AudioFusion`: per-layer norm, softmax-weighted sum over layers, frame pairs, projection.
@@ -160,19 +217,61 @@ public enum VocalONNX {
 }
 
 extension VocalONNX {
-    /// The `vocal` model kind's exporter.
+    /// The `vocal` model kind's exporter: a plain VOCAL model (its parameters at the top level),
+    /// or the standardised model `neo-train pretrain` trains (its network under `vocal.`).
     public static let exporter = ONNXModelExporter(
         kind: "vocal",
         summary: "VOCAL flow-matching velocity v(x_t, t, audio features, identity, emotion, reference, prefix) with the all-layer audio fusion",
-        build: { parameters, recipe, source in
-            let model = try rebuild(parameters: parameters, recipe: recipe, source: source)
-            return graph(model)
+        build: { parameters, recipe, metadata, source in try build(parameters, recipe: recipe, metadata: metadata, source: source) })
+
+    /// GRPO checkpoints (`vocal-grpo`): the policy, a standardised model when the run started
+    /// from a pretraining checkpoint (whose recipe is under the metadata key `vocal.recipe`).
+    public static let grpoExporter = ONNXModelExporter(
+        kind: "vocal-grpo",
+        summary: "VOCAL flow-matching velocity after GRPO fine-tuning, with the all-layer audio fusion",
+        build: { parameters, recipe, metadata, source in
+            try build(parameters, recipe: metadata[pretrainingRecipeKey] ?? recipe, metadata: metadata, source: source)
         })
+
+    /// Metadata of GRPO checkpoints: the pretraining recipe, and for a run started from a plain
+    /// model whether its wrapper takes motion relative to the reference.
+    static let pretrainingRecipeKey = "vocal.recipe"
+    static let relativeKey = "vocal.relative"
+
+    static func build(_ parameters: [String: Tensor], recipe: String, metadata: [String: String], source: String) throws -> ONNXGraph {
+        guard parameters["vocal.motionIn.weight"] != nil else {
+            return graph(try rebuild(parameters: parameters, recipe: recipe, metadata: metadata, source: source))
+        }
+        return graph(try rebuildNormalized(parameters: parameters, recipe: recipe, metadata: metadata, source: source))
+    }
+
+    /// A standardised VOCAL (`NormalizedVocal`) holding `parameters`: the network's sizes from
+    /// the shapes under `vocal.`, relative motion from the recipe's `[vocal] relative_motion`
+    /// (default true), or from the metadata when the recipe has no `[vocal]` table.
+    public static func rebuildNormalized(parameters: [String: Tensor], recipe: String, metadata: [String: String] = [:],
+                                         source: String) throws -> NormalizedVocal {
+        var inner: [String: Tensor] = [:]
+        for (k, v) in parameters where k.hasPrefix("vocal.") { inner[String(k.dropFirst("vocal.".count))] = v }
+        let cfg = try config(parameters: inner, recipe: recipe, metadata: metadata, source: source)
+        let table = try RecipeTable(text: recipe, source: source)
+        let relative = try table.bool("vocal", "relative_motion") ?? metadata[relativeKey].map { $0 == "true" } ?? true
+        let model: NormalizedVocal
+        do { model = try NormalizedVocal(config: cfg, relative: relative, generator: Generator(seed: 0)) } catch {
+            throw ExportError("\(source): cannot rebuild the VOCAL model: \(error)")
+        }
+        try CheckpointExport.load(parameters, into: model, source: source)
+        model.eval()
+        return model
+    }
 
     /// The config of a VOCAL model with these parameters: every size is read from the parameter
     /// shapes; what no shape holds (`prefix_frames`, `window_frames`, `rotary_base`) from the
     /// recipe's `[model]` table, defaulting as `VocalConfig` does.
-    public static func config(parameters p: [String: Tensor], recipe: String, source: String) throws -> VocalConfig {
+    /// Metadata key of plain VOCAL checkpoints holding the model's `VocalConfig` as JSON.
+    static let configKey = "vocal.config"
+
+    public static func config(parameters p: [String: Tensor], recipe: String, metadata: [String: String] = [:],
+                              source: String) throws -> VocalConfig {
         func shape(_ name: String, _ rank: Int) throws -> [Int] { try CheckpointExport.shape(p, name, rank: rank, source: source) }
         var c = VocalConfig()
         let motionIn = try shape("motionIn.weight", 2)
@@ -189,6 +288,14 @@ extension VocalONNX {
         c.audioLayers = try shape("audioFusion.layerLogits", 1)[0]
         c.audioWidth = try shape("audioFusion.proj1.weight", 2)[1] / 2
         c.timestepDim = try shape("time.mlp.fc1.weight", 2)[1]
+        if let json = metadata[configKey] {
+            // A plain model's own shape record holds what the shapes do not.
+            guard let stored = try? JSONDecoder().decode(VocalConfig.self, from: Data(json.utf8)) else {
+                throw ExportError("\(source): metadata \(configKey) does not describe a VOCAL model")
+            }
+            c.prefixFrames = stored.prefixFrames; c.windowFrames = stored.windowFrames; c.rotaryBase = stored.rotaryBase
+            return c
+        }
         let table = try RecipeTable(text: recipe, source: source)
         if let v = try table.int("model", "prefix_frames") { c.prefixFrames = v }
         if let v = try table.int("model", "window_frames") { c.windowFrames = v }
@@ -197,8 +304,9 @@ extension VocalONNX {
     }
 
     /// A VOCAL model holding `parameters` (strictly: every parameter present with its shape).
-    public static func rebuild(parameters: [String: Tensor], recipe: String, source: String) throws -> VocalModel {
-        let cfg = try config(parameters: parameters, recipe: recipe, source: source)
+    public static func rebuild(parameters: [String: Tensor], recipe: String, metadata: [String: String] = [:],
+                               source: String) throws -> VocalModel {
+        let cfg = try config(parameters: parameters, recipe: recipe, metadata: metadata, source: source)
         let model: VocalModel
         do { model = try VocalModel(config: cfg, generator: Generator(seed: 0)) } catch {
             throw ExportError("\(source): cannot rebuild the VOCAL model: \(error)")

@@ -9,6 +9,13 @@ public struct Checkpoint: Sendable {
     public static let formatVersion: Int64 = 1
     /// Attribute on every dataset holding the CRC-32 of its little-endian element bytes.
     public static let checksumAttribute = "crc32"
+    /// Root attributes guarding what per-dataset checksums cannot: the CRC-32 of the recipe
+    /// text, and the number and CRC-32 of the list of datasets with their shapes (a damaged
+    /// link or group name can make a dataset vanish from the file's listing without touching
+    /// any data). Files written before these existed lack them and are read as before.
+    public static let recipeChecksumAttribute = "recipe_crc32"
+    public static let indexChecksumAttribute = "index_crc32"
+    public static let datasetCountAttribute = "dataset_count"
 
     /// Optimiser state: per-parameter tensors by slot (e.g. "exp_avg", "exp_avg_sq",
     /// "momentum_buffer") and named scalars (e.g. "step", "group0.lr").
@@ -40,6 +47,9 @@ public struct Checkpoint: Sendable {
     public var loader: [String: Int64]
     /// The file this checkpoint was read from, if any (used in error messages).
     public var sourcePath: String?
+    /// Whether the file read had (and passed) the recipe and dataset-list checksums.
+    public internal(set) var hasRecipeChecksum = false
+    public internal(set) var hasIndexChecksum = false
 
     public init(step: Int = 0, modelKind: String = "", recipe: String = "", createdAt: Date = Date(),
                 metric: Double? = nil, metadata: [String: String] = [:], model: [String: Tensor] = [:],
@@ -133,10 +143,10 @@ extension Checkpoint {
             }
             try AtomicFile.commit(temporary: tmp, to: path)
         } catch let e as NeoIOError {
-            unlink(tmp)
+            AtomicFile.discard(tmp)
             throw e.path == tmp ? NeoIOError(path, e.problem) : e
         } catch {
-            unlink(tmp)
+            AtomicFile.discard(tmp)
             throw error
         }
     }
@@ -193,6 +203,16 @@ extension Checkpoint {
             try f.writeInt64([v], shape: [], at: p)
             try f.setAttribute(Checkpoint.checksumAttribute, .int64(Int64(Checkpoint.crc(of: [v]))), at: p)
         }
+        try f.setAttribute(Checkpoint.recipeChecksumAttribute, .int64(Int64(Checkpoint.crc(of: Array(recipe.utf8)))))
+        let index = try Checkpoint.index(of: f)
+        try f.setAttribute(Checkpoint.datasetCountAttribute, .int64(Int64(index.count)))
+        try f.setAttribute(Checkpoint.indexChecksumAttribute, .int64(Int64(index.crc)))
+    }
+
+    /// The file's datasets as "path [shape]" lines in path order: their count and CRC-32.
+    static func index(of f: HDF5File) throws -> (count: Int, crc: UInt32) {
+        let lines = try f.allDatasets().sorted().map { p in "\(p) \(try f.info(at: p).shape)" }
+        return (lines.count, crc(of: Array(lines.joined(separator: "\n").utf8)))
     }
 
     private static func writeChecked(_ t: Tensor, _ f: HDF5File, _ p: String, _ options: HDF5DatasetOptions) throws {
@@ -203,7 +223,7 @@ extension Checkpoint {
     }
 
     static func crc<T>(of values: [T]) -> UInt32 {
-        values.withUnsafeBytes { CRC32.checksum($0.baseAddress!, count: $0.count) }
+        values.withUnsafeBytes { $0.isEmpty ? 0 : CRC32.checksum($0.baseAddress!, count: $0.count) }
     }
 
     static func formatDate(_ d: Date) -> String {
@@ -326,6 +346,7 @@ extension Checkpoint {
             }
             return out
         }
+        (c.hasRecipeChecksum, c.hasIndexChecksum) = try verifyStructure(f, h, path)
         c.model = try tensors(under: "/model")
         c.ema = try tensors(under: "/ema")
         if try group("/optimizer/moments") {
@@ -361,6 +382,26 @@ extension Checkpoint {
             }
         }
         return c
+    }
+
+    /// The recipe text and the dataset list against the root checksums, when the file has them.
+    private static func verifyStructure(_ f: HDF5File, _ h: Header, _ path: String) throws -> (recipe: Bool, index: Bool) {
+        let recipeCRC = try f.attribute(recipeChecksumAttribute)?.int64Value
+        let indexCRC = try f.attribute(indexChecksumAttribute)?.int64Value
+        if let stored = recipeCRC {
+            let computed = crc(of: Array(h.recipe.utf8))
+            guard stored == Int64(computed) else {
+                throw NeoIOError(path, "checksum mismatch in the stored recipe text: stored crc32 \(hex(UInt32(truncatingIfNeeded: stored))), text has \(hex(computed)); the file is corrupt")
+            }
+        }
+        if let storedCRC = indexCRC {
+            let index = try self.index(of: f)
+            let storedCount = try f.attribute(datasetCountAttribute)?.int64Value ?? -1
+            guard storedCRC == Int64(index.crc), storedCount == Int64(index.count) else {
+                throw NeoIOError(path, "the file lists \(index.count) datasets but \(storedCount) were written, or their names or shapes changed (index crc32 \(hex(index.crc)), stored \(hex(UInt32(truncatingIfNeeded: storedCRC)))); the file's structure is corrupt")
+            }
+        }
+        return (recipeCRC != nil, indexCRC != nil)
     }
 
     private static func readVerifiedTensor(_ f: HDF5File, _ p: String, _ path: String) throws -> Tensor {

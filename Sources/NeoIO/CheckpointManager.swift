@@ -95,12 +95,14 @@ public struct CheckpointManager: Sendable {
     /// serialisation), fsynced and renamed into place like every other write.
     private func installBest(from source: String) throws {
         let tmp = AtomicFile.temporaryPath(for: bestPath)
-        unlink(tmp)
-        do {
-            try FileManager.default.copyItem(atPath: source, toPath: tmp)
-        } catch {
-            unlink(tmp)
-            throw NeoIOError(bestPath, "cannot copy \(source) to a temporary file: \(error.localizedDescription)")
+        let bytes: Data
+        do { bytes = try Data(contentsOf: URL(fileURLWithPath: source)) } catch {
+            PendingTemporaries.shared.remove(tmp)
+            throw NeoIOError(bestPath, "cannot read \(source) to copy it: \(error.localizedDescription)")
+        }
+        do { try bytes.withUnsafeBytes { try AtomicFile.writeWhole($0, to: tmp) } } catch let e as NeoIOError {
+            PendingTemporaries.shared.remove(tmp)
+            throw NeoIOError(bestPath, e.problem)
         }
         try AtomicFile.commit(temporary: tmp, to: bestPath)
     }
@@ -130,18 +132,7 @@ public struct CheckpointManager: Sendable {
     /// Removes temporary files (`.NAME.tmp-PID`) whose writing process no longer exists; returns
     /// what it removed. Files of this process and of live processes are left alone.
     @discardableResult
-    public func removeTemporaries() -> [String] {
-        let names = (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
-        var removed: [String] = []
-        for n in names where n.hasPrefix(".") {
-            guard let r = n.range(of: ".tmp-", options: .backwards), let pid = Int32(n[r.upperBound...]) else { continue }
-            if pid == getpid() { continue }
-            if kill(pid, 0) == 0 || errno == EPERM { continue }
-            let p = (directory as NSString).appendingPathComponent(n)
-            if unlink(p) == 0 { removed.append(p) }
-        }
-        return removed
-    }
+    public func removeTemporaries() -> [String] { AtomicFile.removeStaleTemporaries(in: directory) }
 
     /// The default warning sink: one line on standard error.
     public static func warnOnStandardError(_ message: String) {

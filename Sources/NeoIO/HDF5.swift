@@ -162,17 +162,28 @@ enum HDF5Library {
 
 /// An open HDF5 file. Paths of objects are absolute ("/model/blocks.3/attn/qkv/weight"); a
 /// missing leading "/" is added. Every failure is a `NeoIOError` naming the file and the object.
+///
+/// A new file is built in memory and written to disk in one piece when it is closed. libhdf5
+/// does not survive its own write errors: after a full disk or a file-size limit it leaves a
+/// half-closed file that crashes the process when the library shuts down. Built in memory, the
+/// library never sees the disk; the bytes go out with plain `write` calls whose failure is one
+/// error (and no partial file). Only `close` writes it: a file dropped unclosed (a writer that
+/// failed half-way) leaves nothing on disk.
 public final class HDF5File {
     public let path: String
     public let isWritable: Bool
     private var fileID: hid_t
+    /// Created in memory (`create`): `close` writes the image to `path`.
+    private let inMemory: Bool
 
-    private init(path: String, fileID: hid_t, writable: Bool) {
+    private init(path: String, fileID: hid_t, writable: Bool, inMemory: Bool = false) {
         self.path = path
         self.fileID = fileID
         self.isWritable = writable
+        self.inMemory = inMemory
     }
 
+    /// A file dropped without `close` is abandoned: one made by `create` is never written.
     deinit {
         if fileID >= 0 { HDF5Library.call { _ = H5Fclose(fileID) } }
     }
@@ -184,15 +195,28 @@ public final class HDF5File {
         return fapl
     }
 
-    /// Creates a new file (replacing one at `path` unless `overwrite` is false).
+    /// Creates a new file (replacing one at `path` unless `overwrite` is false). It is built in
+    /// memory and written to `path` by `close`.
     public static func create(_ path: String, overwrite: Bool = true) throws -> HDF5File {
         if let p = HDF5Library.setupProblem { throw NeoIOError(path, p) }
+        if !overwrite && FileManager.default.fileExists(atPath: path) {
+            throw NeoIOError(path, "cannot create HDF5 file: the file exists")
+        }
+        // The folder must take a file now, not only after all the work.
+        let folder = URL(fileURLWithPath: path).deletingLastPathComponent().path
+        guard access(folder, W_OK) == 0 else {
+            throw NeoIOError(path, "cannot create HDF5 file: \(String(cString: strerror(errno))) (\(folder))")
+        }
         return try HDF5Library.call {
             let fapl = fileAccessList()
             defer { if fapl >= 0 { H5Pclose(fapl) } }
-            let id = H5Fcreate(path, overwrite ? neo_h5f_acc_trunc() : neo_h5f_acc_excl(), neo_h5p_default(), fapl)
+            // Core driver without backing store: the file lives in memory, grown 4 MiB at a time.
+            guard fapl >= 0, H5Pset_fapl_core(fapl, 4 << 20, false) >= 0 else {
+                throw NeoIOError(path, "cannot create HDF5 file: \(HDF5Library.drainErrorStack())")
+            }
+            let id = H5Fcreate(path, neo_h5f_acc_trunc(), neo_h5p_default(), fapl)
             guard id >= 0 else { throw NeoIOError(path, "cannot create HDF5 file: \(HDF5Library.drainErrorStack())") }
-            return HDF5File(path: path, fileID: id, writable: true)
+            return HDF5File(path: path, fileID: id, writable: true, inMemory: true)
         }
     }
 
@@ -217,14 +241,34 @@ public final class HDF5File {
         }
     }
 
-    /// Closes the file; further use is an error. Safe to call twice.
+    /// Closes the file; further use is an error. Safe to call twice. A file made by `create`
+    /// is written to disk here (a failure removes the partial file).
     public func close() throws {
-        try HDF5Library.call {
-            guard fileID >= 0 else { return }
+        let image: [UInt8]? = try HDF5Library.call {
+            guard fileID >= 0 else { return nil }
+            var image: [UInt8]? = nil
+            var problem: String? = nil
+            if inMemory {
+                if H5Fflush(fileID, H5F_SCOPE_GLOBAL) < 0 {
+                    problem = "cannot finish HDF5 file: \(HDF5Library.drainErrorStack())"
+                } else {
+                    let size = H5Fget_file_image(fileID, nil, 0)
+                    if size < 0 {
+                        problem = "cannot finish HDF5 file: \(HDF5Library.drainErrorStack())"
+                    } else {
+                        var bytes = [UInt8](repeating: 0, count: size)
+                        let got = bytes.withUnsafeMutableBytes { H5Fget_file_image(fileID, $0.baseAddress, size) }
+                        if got == size { image = bytes } else { problem = "cannot finish HDF5 file: \(HDF5Library.drainErrorStack())" }
+                    }
+                }
+            }
             let r = H5Fclose(fileID)
             fileID = -1
+            if let problem { throw NeoIOError(path, problem) }
             guard r >= 0 else { throw NeoIOError(path, "cannot close HDF5 file: \(HDF5Library.drainErrorStack())") }
+            return image
         }
+        if let image { try image.withUnsafeBytes { try AtomicFile.writeWhole($0, to: path) } }
     }
 
     // MARK: Helpers

@@ -129,31 +129,51 @@ public struct Float16Bits {
 /// Whole-file writes that never leave a half-written file at the destination: the bytes go to a
 /// temporary file in the same folder, are fsynced, and replace the destination by rename.
 public enum AtomicFile {
+    /// The temporary name beside `path` (`.NAME.tmp-PID`), registered with
+    /// `PendingTemporaries` so an interrupt removes it; `commit` or `discard` forgets it.
     public static func temporaryPath(for path: String) -> String {
         let url = URL(fileURLWithPath: path)
-        return url.deletingLastPathComponent().appendingPathComponent(".\(url.lastPathComponent).tmp-\(getpid())").path
+        let tmp = url.deletingLastPathComponent().appendingPathComponent(".\(url.lastPathComponent).tmp-\(getpid())").path
+        PendingTemporaries.shared.add(tmp)
+        return tmp
+    }
+
+    /// Removes an unfinished temporary file and forgets it.
+    public static func discard(_ tmp: String) {
+        unlink(tmp)
+        PendingTemporaries.shared.remove(tmp)
     }
 
     public static func write(_ data: Data, to path: String) throws {
         let tmp = temporaryPath(for: path)
-        let fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
-        guard fd >= 0 else { throw NeoIOError(path, "cannot create \(tmp): \(String(cString: strerror(errno)))") }
-        var ok = true
-        data.withUnsafeBytes { raw in
-            var off = 0
-            while off < raw.count {
-                let n = Foundation.write(fd, raw.baseAddress! + off, raw.count - off)
-                if n <= 0 { ok = false; break }
-                off += n
-            }
-        }
-        if ok { ok = fsync(fd) == 0 }
-        close(fd)
-        guard ok else {
-            unlink(tmp)
-            throw NeoIOError(path, "write failed: \(String(cString: strerror(errno)))")
+        do {
+            try data.withUnsafeBytes { try writeWhole($0, to: tmp) }
+        } catch let e as NeoIOError {
+            PendingTemporaries.shared.remove(tmp)
+            throw NeoIOError(path, e.problem)
         }
         try commit(temporary: tmp, to: path)
+    }
+
+    /// Writes `bytes` to `path` (created or truncated) and fsyncs it. Any failure (a full disk,
+    /// a file-size limit) removes the partial file and throws one line with the system's reason.
+    public static func writeWhole(_ bytes: UnsafeRawBufferPointer, to path: String) throws {
+        let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+        guard fd >= 0 else { throw NeoIOError(path, "cannot create the file: \(String(cString: strerror(errno)))") }
+        var failure: Int32 = 0
+        var off = 0
+        while off < bytes.count {
+            let n = Foundation.write(fd, bytes.baseAddress! + off, bytes.count - off)
+            if n < 0 && errno == EINTR { continue }
+            if n <= 0 { failure = n < 0 ? errno : ENOSPC; break }
+            off += n
+        }
+        if failure == 0 && fsync(fd) != 0 { failure = errno }
+        if close(fd) != 0 && failure == 0 { failure = errno }
+        guard failure == 0 else {
+            unlink(path)
+            throw NeoIOError(path, "write failed: \(String(cString: strerror(failure)))")
+        }
     }
 
     /// Renames a finished, closed temporary file over `path` and fsyncs the folder.
@@ -162,9 +182,10 @@ public enum AtomicFile {
         if fd >= 0 { fsync(fd); close(fd) }
         guard rename(tmp, path) == 0 else {
             let msg = String(cString: strerror(errno))
-            unlink(tmp)
+            discard(tmp)
             throw NeoIOError(path, "cannot rename into place: \(msg)")
         }
+        PendingTemporaries.shared.remove(tmp)
         let dir = URL(fileURLWithPath: path).deletingLastPathComponent().path
         let dfd = open(dir, O_RDONLY)
         if dfd >= 0 { fsync(dfd); close(dfd) }

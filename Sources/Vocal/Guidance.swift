@@ -115,9 +115,10 @@ public struct VocalSampler: @unchecked Sendable {
     /// generated frames before it as prefix tokens (K = `prefixFrames`, fewer when the output
     /// so far is shorter), so windows join smoothly. Window w starts from noise drawn from
     /// `generator.derived(w)` (and the SDE's ξ from `generator.derived(w, 1)`), so a window's
-    /// randomness does not depend on the clip's length.
+    /// randomness does not depend on the clip's length. `progress(done, total)` is called after
+    /// each window.
     public func sampleLong(audio: Tensor, identity: Tensor? = nil, emotion: [Int]? = nil, reference: Tensor? = nil,
-                           generator: Generator) throws -> Tensor {
+                           generator: Generator, progress: ((Int, Int) -> Void)? = nil) throws -> Tensor {
         let cfg = model.config
         guard audio.rank == 4, audio.shape[2] % 2 == 0, audio.shape[2] >= 2 else {
             throw VocalError("sampler: audio features must be [B, \(cfg.audioLayers), 2T, \(cfg.audioWidth)] with an even number ≥ 2 of feature frames, got \(audio.shape)")
@@ -126,7 +127,8 @@ public struct VocalSampler: @unchecked Sendable {
         var pieces: [Tensor] = []
         var produced = 0
         var tail: Tensor? = nil  // the last ≤ K generated frames
-        for (w, range) in windows(frames: total).enumerated() {
+        let all = windows(frames: total)
+        for (w, range) in all.enumerated() {
             let windowAudio = audio.slice(dim: 2, start: 2 * range.lowerBound, end: 2 * range.upperBound).contiguous()
             let prefix = cfg.prefixFrames > 0 ? tail : nil
             let conditions = VocalConditions(audio: windowAudio, identity: identity, emotion: emotion, reference: reference, prefix: prefix)
@@ -140,6 +142,7 @@ public struct VocalSampler: @unchecked Sendable {
             let source = x.shape[1] >= k || tail == nil ? x : Tensor.concat([tail!, x], dim: 1)
             let len = source.shape[1]
             tail = k > 0 ? source.slice(dim: 1, start: len - k, end: len).contiguous() : nil
+            progress?(w + 1, all.count)
         }
         return pieces.count == 1 ? pieces[0] : Tensor.concat(pieces, dim: 1)
     }

@@ -99,11 +99,11 @@ public final class NormalizedVocal: Module {
     /// A whole clip in motion units (`VocalSampler.sampleLong`): identity clip, reference frame
     /// and the windows' prefixes transformed, the sample mapped back.
     public func sampleLong(settings: SamplingSettings, audio: Tensor, identity: Tensor?, emotion: [Int]?, reference: Tensor?,
-                           generator: Generator) throws -> Tensor {
+                           generator: Generator, progress: ((Int, Int) -> Void)? = nil) throws -> Tensor {
         let sampler = VocalSampler(model: vocal, settings: settings)
         let r = anchor(reference, batch: audio.shape[0])
         let x = try sampler.sampleLong(audio: audio, identity: identity.map { normalize($0, reference: r) }, emotion: emotion,
-                                       reference: reference.map(normalizeReference), generator: generator)
+                                       reference: reference.map(normalizeReference), generator: generator, progress: progress)
         return denormalize(x, reference: r)
     }
 

@@ -52,10 +52,10 @@ struct BenchVocal: ParsableCommand {
     @Option(help: "Whisper weights, to add the feature time to the sampling figure.")
     var weights: String?
 
-    @Option(help: "Threads, ours and PyTorch's.")
+    @Option(parsing: .unconditional, help: "Threads, ours and PyTorch's.")
     var threads = 2
 
-    @Option(help: "Timed training steps after a warm-up step (the median is reported).")
+    @Option(parsing: .unconditional, help: "Timed training steps after a warm-up step (the median is reported).")
     var repeats = 5
 
     @Flag(name: .customLong("no-sampling"), help: "Skip the sampling figure (e.g. to profile the training step alone).")
@@ -84,13 +84,13 @@ struct BenchAudio: ParsableCommand {
     @Option(help: "A speech file (default: espeak-ng speech).")
     var audio: String?
 
-    @Option(help: "Seconds of speech.")
+    @Option(parsing: .unconditional, help: "Seconds of speech.")
     var seconds = 60.0
 
-    @Option(help: "Threads, ours and PyTorch's.")
+    @Option(parsing: .unconditional, help: "Threads, ours and PyTorch's.")
     var threads = 2
 
-    @Option(help: "Timed passes after a warm-up.")
+    @Option(parsing: .unconditional, help: "Timed passes after a warm-up.")
     var repeats = 3
 
     @Flag(name: .customLong("no-torch"), help: "Skip PyTorch.")

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import NeoIO
 import NeoTrain
 
 struct DataGroup: ParsableCommand {
@@ -14,22 +15,23 @@ struct DataSynth: ParsableCommand {
         commandName: "synth",
         abstract: "Generate a synthetic performer corpus (espeak-ng speech, ground-truth motion, consent).")
 
-    @Option(help: "Number of speakers.")
+    @Option(parsing: .unconditional, help: "Number of speakers (1…10000).")
     var identities: Int
 
-    @Option(help: "Minutes of speech in all.")
+    @Option(parsing: .unconditional, help: "Minutes of speech in all (more than 0, at most 6000; the disk must have room for about 2 MB a minute).")
     var minutes: Double
 
-    @Option(help: "Seed; the same seed gives byte-identical shards.")
+    @Option(parsing: .unconditional, help: "Seed; the same seed gives byte-identical shards.")
     var seed = 0
 
     @Option(help: "Output dataset folder (must not exist or be empty).")
     var out: String
 
-    @Option(help: "Worker threads.")
+    @Option(parsing: .unconditional, help: "Worker threads.")
     var threads = 2
 
     func run() throws {
+        InterruptCleanup.install()
         print(try DataCommand.synth(identities: identities, minutes: minutes, seed: seed, out: out, threads: threads))
     }
 }
@@ -71,6 +73,7 @@ struct DataImport: ParsableCommand {
     var out: String
 
     func run() throws {
+        InterruptCleanup.install()
         print(try DataCommand.importClips(audio: audio, motion: motion, manifest: manifest, consent: consent, out: out))
     }
 }
@@ -96,8 +99,10 @@ struct DataFeatures: ParsableCommand {
     var force = false
 
     func run() throws {
+        InterruptCleanup.install()
         switch (audio, out, dataset) {
         case (let audio?, let out?, nil):
+            try OutputGuard.refuseInputs(out: out, inputs: [("--audio", audio)] + (weights.map { [("--weights", $0)] } ?? []))
             print(try DataCommand.features(audio: audio, out: out, weights: weights))
         case (nil, nil, let dataset?):
             print(try DataCommand.features(dataset: dataset, weights: weights, force: force))

@@ -20,10 +20,10 @@ struct Demo: ParsableCommand {
     @Option(help: "standard (the full demo) or quick (tiny models, about a minute).")
     var plan = "standard"
 
-    @Option(help: "Seed of the corpus and of every stage.")
+    @Option(parsing: .unconditional, help: "Seed of the corpus and of every stage.")
     var seed: Int?
 
-    @Option(help: "Threads for corpus synthesis.")
+    @Option(parsing: .unconditional, help: "Threads for corpus synthesis.")
     var threads = 2
 
     @Option(help: "Whisper encoder weights (default: Checkpoints/pretrained/whisper-tiny-en.safetensors, made by scripts/setup.sh).")

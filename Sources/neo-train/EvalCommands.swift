@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import NeoIO
 import NeoTrain
 
 struct Eval: ParsableCommand {
@@ -28,10 +29,10 @@ struct EvalMotion: ParsableCommand {
     @Flag(help: "Print JSON instead of the table.")
     var json = false
 
-    @Option(name: .customLong("max-clips"), help: "Evaluate at most this many clips.")
+    @Option(name: .customLong("max-clips"), parsing: .unconditional, help: "Evaluate at most this many clips.")
     var maxClips: Int?
 
-    @Option(help: "Sampling steps (default: the recipe's).")
+    @Option(parsing: .unconditional, help: "Sampling steps (default: the recipe's).")
     var steps: Int?
 
     @Option(help: ArgumentHelp("Guidance weights (default: the recipe's).", valueName: "audio=W,identity=W,reference=W"))
@@ -40,7 +41,7 @@ struct EvalMotion: ParsableCommand {
     @Option(help: "ode or sde (also euler, heun).")
     var sampler: String?
 
-    @Option(help: "Seed of the sampling noise.")
+    @Option(parsing: .unconditional, help: "Seed of the sampling noise.")
     var seed = 0
 
     @Option(name: .customLong("audio-sweep"), help: ArgumentHelp("Extra rows: the model at these audio guidance weights.", valueName: "w1,w2,…"))
@@ -50,6 +51,9 @@ struct EvalMotion: ParsableCommand {
     var noEMA = false
 
     func run() throws {
+        if let out {
+            try OutputGuard.refuseInputs(out: out, inputs: [("--checkpoint", checkpoint)] + (data.map { [("--data", $0)] } ?? []))
+        }
         var o = EvalMotionCommand.Options(checkpoint: checkpoint)
         o.data = data; o.split = split; o.out = out; o.maxClips = maxClips; o.steps = steps; o.cfg = cfg
         o.sampler = sampler; o.seed = seed; o.noEMA = noEMA

@@ -1,4 +1,5 @@
 import ArgumentParser
+import NeoIO
 import NeoExport
 import NeoTrain
 
@@ -22,6 +23,8 @@ struct Export: ParsableCommand {
     var ema = false
 
     func run() throws {
+        try OutputGuard.refuseInputs(out: out, inputs: [("--checkpoint", checkpoint)])
+        InterruptCleanup.install()
         let summary = try CheckpointExport.run(checkpoint: checkpoint, format: format, out: out, ema: ema,
                                                knownKinds: ModelKind.builtIn.map(\.name))
         print(summary)

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import NeoIO
 import NeoTrain
 
 struct GRPO: ParsableCommand {
@@ -40,20 +41,21 @@ struct GRPORandomPolicy: ParsableCommand {
     @Option(help: ArgumentHelp("Take the shape from a VOCAL recipe's [model] table.", valueName: "RECIPE"))
     var like: String?
 
-    @Option(help: "Latent numbers per frame (default 70).") var latentDim: Int?
-    @Option(help: "Token width of both streams (default 128).") var width: Int?
-    @Option(help: "MMDiT blocks (default 4).") var depth: Int?
-    @Option(help: "Attention heads (default 4).") var heads: Int?
-    @Option(help: "MLP hidden width as a multiple of the width (default 4).") var mlpRatio: Double?
-    @Option(help: "Frames per window (default 50).") var windowFrames: Int?
-    @Option(help: "Previous-window prefix frames (default 10).") var prefixFrames: Int?
-    @Option(help: "Audio encoder hidden states per feature frame (default 5).") var audioLayers: Int?
-    @Option(help: "Width of the audio hidden states (default 384).") var audioWidth: Int?
-    @Option(help: "Seed of the initialisation.") var seed = 0
+    @Option(parsing: .unconditional, help: "Latent numbers per frame (default 70).") var latentDim: Int?
+    @Option(parsing: .unconditional, help: "Token width of both streams (default 128).") var width: Int?
+    @Option(parsing: .unconditional, help: "MMDiT blocks (default 4).") var depth: Int?
+    @Option(parsing: .unconditional, help: "Attention heads (default 4).") var heads: Int?
+    @Option(parsing: .unconditional, help: "MLP hidden width as a multiple of the width (default 4).") var mlpRatio: Double?
+    @Option(parsing: .unconditional, help: "Frames per window (default 50).") var windowFrames: Int?
+    @Option(parsing: .unconditional, help: "Previous-window prefix frames (default 10).") var prefixFrames: Int?
+    @Option(parsing: .unconditional, help: "Audio encoder hidden states per feature frame (default 5).") var audioLayers: Int?
+    @Option(parsing: .unconditional, help: "Width of the audio hidden states (default 384).") var audioWidth: Int?
+    @Option(parsing: .unconditional, help: "Seed of the initialisation.") var seed = 0
     @Option(help: "Std of random values given to the zero-initialised parameters (0: keep zeros, v = 0).")
     var perturb: Float = 0
 
     func run() throws {
+        if let like { try OutputGuard.refuseInputs(out: output, outOption: "the output", inputs: [("--like", like)]) }
         var shape: [String: Double] = [:]
         for (key, value) in [("latent_dim", latentDim), ("width", width), ("depth", depth), ("heads", heads),
                              ("window_frames", windowFrames), ("prefix_frames", prefixFrames),

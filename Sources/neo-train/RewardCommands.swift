@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import NeoIO
 import NeoTrain
 
 struct Reward: ParsableCommand {
@@ -14,8 +15,13 @@ struct RewardTrain: ParsableCommand {
 
     @OptionGroup var options: RecipeRunOptions
 
+    @Option(name: .customLong("consent-key"), help: "Id of the key that must sign every clip's consent record (same as --set data.consent_key=…; default: the key the dataset names).")
+    var consentKey: String?
+
     func run() throws {
-        let outcome = try RewardCommands.train(recipePath: options.recipe, overrides: options.overrides.values, runDirectory: options.runDirectory, resume: options.resume)
+        var overrides = options.overrides.values
+        if let consentKey { overrides.append("data.consent_key=\(try tomlString(consentKey, option: "--consent-key"))") }
+        let outcome = try RewardCommands.train(recipePath: options.recipe, overrides: overrides, runDirectory: options.runDirectory, resume: options.resume)
         try outcome.finish()
     }
 }
@@ -37,11 +43,18 @@ struct RewardEval: ParsableCommand {
     @Flag(help: "Treat every clip of --data as held out (one subset, all_clips).")
     var allHeldOut = false
 
-    @Option(help: "Seed of the degradations' draws (default: the recipe's reward.eval_seed).")
+    @Option(parsing: .unconditional, help: "Seed of the degradations' draws (default: the recipe's reward.eval_seed).")
     var seed: Int?
 
+    @Option(name: .customLong("consent-key"), help: "Id of the key that must sign every clip's consent record (default: the recipe's data.consent_key, else the key the dataset names).")
+    var consentKey: String?
+
     func run() throws {
-        let report = try RewardCommands.evaluate(checkpoint: checkpoint, data: data, out: out, allHeldOut: allHeldOut, seed: seed)
+        if let out {
+            try OutputGuard.refuseInputs(out: out, inputs: [("--checkpoint", checkpoint)] + (data.map { [("--data", $0)] } ?? []))
+        }
+        let report = try RewardCommands.evaluate(checkpoint: checkpoint, data: data, out: out, allHeldOut: allHeldOut, seed: seed,
+                                                 consentKey: consentKey)
         print(report.table(), terminator: "")
         if let out { print("report written to \(out)") }
     }
@@ -96,4 +109,13 @@ struct RewardSynth: ParsableCommand {
         let n = try RewardCommands.writeSynthetic(recipePath: recipe, overrides: overrides.values, out: out)
         print("wrote \(n) clips to \(out)")
     }
+}
+
+/// A command-line value as a TOML basic string for a `--set` override (key ids and names: no
+/// quotes, backslashes or control characters).
+func tomlString(_ value: String, option: String) throws -> String {
+    guard !value.isEmpty, !value.contains(where: { $0 == "\"" || $0 == "\\" || $0.isNewline || $0.asciiValue.map { $0 < 32 } == true }) else {
+        throw TrainError("\(option): '\(value)' is not a usable key id (expected e.g. ed25519:0123456789abcdef)")
+    }
+    return "\"" + value + "\""
 }

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import NeoIO
 import NeoTrain
 
 struct Sample: ParsableCommand {
@@ -21,16 +22,16 @@ struct Sample: ParsableCommand {
     @Option(help: ArgumentHelp("Guidance weights (default: the recipe's [vocal] cfg_*).", valueName: "audio=W,identity=W,reference=W"))
     var cfg: String?
 
-    @Option(help: "Sampling steps (default: the recipe's sample_steps).")
+    @Option(parsing: .unconditional, help: "Sampling steps, 1…1000 (default: the recipe's sample_steps).")
     var steps: Int?
 
     @Option(help: "ode or sde (also euler, heun); default: the recipe's sampler.")
     var sampler: String?
 
-    @Option(name: .customLong("noise-level"), help: "Noise level a of the SDE sampler.")
+    @Option(name: .customLong("noise-level"), parsing: .unconditional, help: "Noise level a of the SDE sampler.")
     var noiseLevel: Double?
 
-    @Option(help: "Seed of the sampling noise.")
+    @Option(parsing: .unconditional, help: "Seed of the sampling noise.")
     var seed = 0
 
     @Option(help: "Output .npy file.")
@@ -43,6 +44,9 @@ struct Sample: ParsableCommand {
     var noEMA = false
 
     func run() throws {
+        try OutputGuard.refuseInputs(out: out, inputs: [("--checkpoint", checkpoint), ("--audio", audio)]
+                                     + [("--identity", identity), ("--weights", weights)].compactMap { o, p in p.map { (o, $0) } })
+        InterruptCleanup.install()
         var o = SampleCommand.Options(checkpoint: checkpoint, audio: audio, out: out)
         o.identity = identity; o.emotion = emotion; o.cfg = cfg; o.steps = steps; o.sampler = sampler
         o.noiseLevel = noiseLevel; o.seed = seed; o.weights = weights; o.noEMA = noEMA

@@ -30,36 +30,42 @@ final class RewardShardTests: XCTestCase {
         return out
     }
 
+    /// A tiny reward recipe on the dataset folder `data` (features of 2 layers × 4), holding
+    /// out identity id0002, evaluating every step.
+    static func recipe(data: String, steps: Int) -> String {
+        """
+        [model]
+        kind = "reward"
+        audio_layers = 2
+        audio_width = 4
+        width = 16
+        depth = 1
+        heads = 2
+        sync_lags = 4
+        sync_width = 4
+
+        [data]
+        source = "shards"
+        path = "\(data)"
+        window_frames = 16
+        held_out_identities = ["id0002"]
+        held_out_languages = []
+        eval_windows = 4
+
+        [reward]
+        max_offset_frames = 6
+
+        [train]
+        steps = \(steps)
+        batch = 4
+        eval_every = \(steps)
+        """
+    }
+
     func testTrainAndEvaluateOnADatasetFolder() throws {
         let data = dir.appendingPathComponent("ds").path
         _ = try SyntheticPerformer.synthesize(identities: 3, minutes: 0.3, seed: 4, out: data)
-        let recipe = """
-            [model]
-            kind = "reward"
-            audio_layers = 2
-            audio_width = 4
-            width = 16
-            depth = 1
-            heads = 2
-            sync_lags = 4
-            sync_width = 4
-
-            [data]
-            source = "shards"
-            path = "\(data)"
-            window_frames = 16
-            held_out_identities = ["id0002"]
-            held_out_languages = []
-            eval_windows = 4
-
-            [reward]
-            max_offset_frames = 6
-
-            [train]
-            steps = 2
-            batch = 4
-            eval_every = 2
-            """
+        let recipe = Self.recipe(data: data, steps: 2)
         let recipePath = dir.appendingPathComponent("r.toml").path
         try recipe.write(toFile: recipePath, atomically: true, encoding: .utf8)
 

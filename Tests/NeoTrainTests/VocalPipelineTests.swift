@@ -192,9 +192,9 @@ final class VocalPipelineTests: XCTestCase {
     /// Bad inputs of the data commands and of pretrain's data, without the Whisper weights.
     func testDataCommandErrors() throws {
         assertOneLineError(try neo(["data", "synth", "--identities", "0", "--minutes", "1", "--out", path("x")]),
-                           "--identities: expected an integer ≥ 1")
+                           "--identities: expected an integer in 1…10000, got 0")
         assertOneLineError(try neo(["data", "synth", "--identities", "2", "--minutes", "0", "--out", path("x")]),
-                           "--minutes: expected a positive number")
+                           "--minutes: expected a number in (0, 6000] (at most 100 hours of speech), got 0.0")
         assertOneLineError(try neo(["data", "stats", path("nowhere")]), "dataset manifest missing")
         assertOneLineError(try neo(["data", "import", "--audio", path("a"), "--motion", path("m"), "--manifest", path("m.csv"),
                                     "--out", path("imported")]), "no consent file beside the manifest")

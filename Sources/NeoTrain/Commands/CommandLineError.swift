@@ -10,9 +10,15 @@ public enum CommandLineError {
         return oneLine(String(describing: error))
     }
 
-    /// Joins a multi-line description into one line.
+    /// Joins a multi-line description into one line: lines apart by "; ", a line that
+    /// introduces a list (ends in ":") by a space ("refused: identity 'a': …; identity 'b': …").
     public static func oneLine(_ s: String) -> String {
-        s.split(whereSeparator: \.isNewline).map { $0.trimmingCharacters(in: .whitespaces) }
-            .filter { !$0.isEmpty }.joined(separator: "; ")
+        let lines = s.split(whereSeparator: \.isNewline).map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+        var out = ""
+        for line in lines {
+            if !out.isEmpty { out += out.hasSuffix(":") ? " " : "; " }
+            out += line
+        }
+        return out
     }
 }

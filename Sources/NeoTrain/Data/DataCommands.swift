@@ -7,9 +7,17 @@ import NeoData
 public enum DataCommand {
     /// `data synth`: the synthetic performer corpus.
     public static func synth(identities: Int, minutes: Double, seed: Int, out: String, threads: Int = 2) throws -> String {
-        guard identities >= 1 else { throw TrainError("--identities: expected an integer ≥ 1, got \(identities)") }
-        guard minutes > 0 && minutes.isFinite else { throw TrainError("--minutes: expected a positive number, got \(minutes)") }
+        guard (1...maximumIdentities).contains(identities) else {
+            throw TrainError("--identities: expected an integer in 1…\(maximumIdentities), got \(identities)")
+        }
+        guard minutes > 0 && minutes <= maximumMinutes else {
+            throw TrainError("--minutes: expected a number in (0, \(Int(maximumMinutes))] (at most \(Int(maximumMinutes / 60)) hours of speech), got \(minutes)")
+        }
         guard seed >= 0 else { throw TrainError("--seed: expected an integer ≥ 0, got \(seed)") }
+        guard (1...maximumThreads).contains(threads) else {
+            throw TrainError("--threads: expected an integer in 1…\(maximumThreads), got \(threads)")
+        }
+        try checkFreeSpace(bytes: minutes * synthBytesPerMinute, for: out, what: String(format: "%g min of speech", minutes))
         let start = DispatchTime.now().uptimeNanoseconds
         let report = try SyntheticPerformer.synthesize(identities: identities, minutes: minutes, seed: UInt64(seed), out: out,
                                                        threads: threads) { line in
@@ -18,6 +26,30 @@ public enum DataCommand {
         let elapsed = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
         return String(format: "wrote %@: %d clips, %.1f min of speech, %d identities, %d shards in %.1f s",
                       report.folder, report.clips, report.seconds / 60, report.identities.count, report.shards.count, elapsed)
+    }
+
+    /// Bounds of `data synth`: far above any corpus a CPU trains on, far below what fills a disk
+    /// by accident.
+    public static let maximumMinutes = 6000.0
+    public static let maximumIdentities = 10_000
+    public static let maximumThreads = 256
+    /// Bytes a minute of synthetic speech takes in the shards (16 kHz float32 audio compressed
+    /// by zstd, plus motion and labels), measured on `data synth` output and rounded down, so
+    /// the free-space check never refuses a corpus that fits.
+    static let synthBytesPerMinute = 2.0e6
+
+    /// Refuses to start when the disk holding `out` has less free space than `bytes`.
+    static func checkFreeSpace(bytes: Double, for out: String, what: String) throws {
+        var folder = URL(fileURLWithPath: out).standardizedFileURL.deletingLastPathComponent().path
+        while !FileManager.default.fileExists(atPath: folder) && folder != "/" {
+            folder = (folder as NSString).deletingLastPathComponent
+        }
+        var s = statvfs()
+        guard statvfs(folder, &s) == 0 else { return }
+        let free = Double(s.f_bavail) * Double(s.f_frsize)
+        if bytes > free {
+            throw TrainError(String(format: "%@: %@ needs about %.1f MB, but the disk holding %@ has %.1f MB free", out, what, bytes / 1e6, folder, free / 1e6))
+        }
     }
 
     /// `data stats DIR [--json]`.

@@ -20,7 +20,7 @@ public enum RewardCommands {
     /// evaluation on the held-out subsets named by the checkpoint's recipe. Returns the report
     /// (also written to `out` when given).
     public static func evaluate(checkpoint: String, data: String?, out: String?, allHeldOut: Bool = false,
-                                seed: Int? = nil) throws -> RewardReport {
+                                seed: Int? = nil, consentKey: String? = nil) throws -> RewardReport {
         let loaded = try LoadedRewardModel.load(checkpoint)
         let m = loaded.recipe.section(RewardModelSection.self)
         let d = loaded.recipe.section(RewardDataSection.self)
@@ -34,7 +34,7 @@ public enum RewardCommands {
             throw TrainError("\(clips.description): no held-out clips of at least \(d.windowFrames) frames (held-out identities \(d.heldOutIdentities), languages \(d.heldOutLanguages)); pass --all-held-out to evaluate every clip")
         }
         let used = Set(subsets.flatMap { $0.windows.map(\.clipID) })
-        try clips.verifyConsent(clips.all.filter { used.contains($0.id) }, scope: "evaluate")
+        try clips.verifyConsent(clips.all.filter { used.contains($0.id) }, scope: "evaluate", trustedKey: consentKey)
         var settings = r.evaluationSettings
         if let seed { settings.seed = seed }
         let report: RewardReport

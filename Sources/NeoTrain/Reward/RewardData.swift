@@ -233,10 +233,18 @@ public struct RewardClips {
     /// For a dataset folder, checks that every clip of `clips` has a valid consent record with
     /// `scope` ("train" for training, "evaluate" for evaluation); other sources have no consent
     /// records.
-    public func verifyConsent(_ clips: [PerformanceClip], scope: String) throws {
+    /// The signing key is `trustedKey` when given, else the recipe's `data.consent_key`, else
+    /// the key the dataset's manifest names; records signed by any other key are refused.
+    public func verifyConsent(_ clips: [PerformanceClip], scope: String, trustedKey: String? = nil) throws {
         guard let dataset else { return }
+        let key = trustedKey ?? (data.consentKey.isEmpty ? dataset.manifest.consentKey : data.consentKey)
         try dataset.consentBook().require(clips.map { ($0.identity, consentIDs[$0.id] ?? "", $0.id) }, file: dataset.consentPath,
-                                          requiredScope: scope, trustedKeys: [dataset.manifest.consentKey])
+                                          requiredScope: scope, trustedKeys: [key])
+    }
+
+    /// Clips of a held-out identity or language (the evaluation's clips).
+    public var heldOut: [PerformanceClip] {
+        all.filter { data.heldOutIdentities.contains($0.identity) || data.heldOutLanguages.contains($0.language) }
     }
 
     /// Clips of neither a held-out identity nor a held-out language.

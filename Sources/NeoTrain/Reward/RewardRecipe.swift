@@ -57,6 +57,8 @@ public struct RewardDataSection: RecipeSection {
     public var syntheticClips = 2
     public var syntheticClipFrames = 200
     public var syntheticSeed = 0
+    /// The consent authority's key id; empty trusts the key the dataset's manifest names.
+    public var consentKey = ""
     public init() {}
     public static var fields: [RecipeField<Self>] {[
         .choice("source", \.source, "synthetic (built-in corpus), clips (a folder of .npy clips) or shards (a dataset folder with cached features)"),
@@ -70,6 +72,7 @@ public struct RewardDataSection: RecipeSection {
         .integer("synthetic_clips", \.syntheticClips, .range(1...10_000), "synthetic corpus: clips per identity and language"),
         .integer("synthetic_clip_frames", \.syntheticClipFrames, .range(2...1_000_000), "synthetic corpus: frames per clip"),
         .integer("synthetic_seed", \.syntheticSeed, .atLeast(0), "synthetic corpus: seed"),
+        .text("consent_key", \.consentKey, "id of the key that must sign every clip's consent record (source = \"shards\"); empty: the key the dataset names"),
     ]}
 
     public func check() throws(RecipeSectionCheck) {

@@ -84,7 +84,10 @@ public enum RewardTraining {
             section = r
             let clips = try RewardClips(data: d, model: m)
             let training = clips.training
+            // Every split: the training clips need the training scope, the held-out clips the
+            // evaluation needs (they are scored at every evaluation).
             try clips.verifyConsent(training, scope: "train")
+            try clips.verifyConsent(clips.heldOut, scope: "evaluate")
             guard training.count >= 2 else {
                 throw TrainError("\(recipe.source): data: \(training.count) training clip(s) left after holding out identities \(d.heldOutIdentities) and languages \(d.heldOutLanguages); at least 2 are needed")
             }

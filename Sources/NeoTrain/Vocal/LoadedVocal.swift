@@ -30,6 +30,9 @@ public struct LoadedVocal: @unchecked Sendable {
         }
         // GRPO checkpoints (kind `vocal-grpo`) carry the pretraining recipe under `vocal.recipe`.
         let grpoRecipe = c.modelKind == "vocal-grpo" ? c.metadata["vocal.recipe"] : nil
+        if c.modelKind == "vocal" && c.metadata[VocalCheckpoint.configKey] != nil {
+            throw TrainError("\(path): a plain VOCAL model without a pretraining recipe (as `grpo random-policy` writes), so it has no motion statistics or sampling settings; sample a checkpoint of `neo-train pretrain` or of a GRPO run started from one")
+        }
         guard c.modelKind == "vocal" || grpoRecipe != nil else {
             if c.modelKind == "vocal-grpo" {
                 throw TrainError("\(path): a GRPO checkpoint of a plain VOCAL model (no pretraining recipe under metadata vocal.recipe); only GRPO runs started from a `neo-train pretrain` checkpoint can be sampled here")

@@ -78,12 +78,18 @@ public enum SampleCommand {
         return t.reshape([1, t.shape[0], latentDim]).contiguous()
     }
 
+    /// The most sampling steps `--steps` accepts: far beyond where samples stop changing, and
+    /// still minutes, not days, for a long clip.
+    public static let maximumSteps = 1000
+
     /// The sampling settings: the recipe's `[vocal]` with the command line's changes.
     public static func settings(_ o: Options, recipe v: VocalSection) throws -> SamplingSettings {
         var s = v.sampling
         if let cfg = o.cfg { s.guidance = try parseGuidance(cfg, defaults: s.guidance) }
         if let steps = o.steps {
-            guard steps >= 1 else { throw TrainError("--steps: expected an integer ≥ 1, got \(steps)") }
+            guard (1...maximumSteps).contains(steps) else {
+                throw TrainError("--steps: expected an integer in 1…\(maximumSteps), got \(steps) (flow-matching samples stop improving after a few dozen steps)")
+            }
             s.steps = steps
         }
         if let name = o.sampler {
@@ -106,6 +112,7 @@ public enum SampleCommand {
     /// Samples and writes the motion; returns the line to print.
     public static func run(_ o: Options) throws -> String {
         guard o.seed >= 0 else { throw TrainError("--seed: expected an integer ≥ 0, got \(o.seed)") }
+        _ = try settings(o, recipe: VocalSection())  // the command line's values first, before any loading
         if let cfg = o.cfg { _ = try parseGuidance(cfg, defaults: GuidanceWeights()) }  // syntax first
         let loaded = try LoadedVocal.load(o.checkpoint, preferEMA: !o.noEMA)
         let config = loaded.model.config
@@ -122,12 +129,29 @@ public enum SampleCommand {
         let featureSeconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
         let reference = identity.map { $0.slice(dim: 1, start: 0, end: 1).squeeze(1).contiguous() }
         let t0 = DispatchTime.now().uptimeNanoseconds
+        if let bad = loaded.model.namedParameters().first(where: { !$0.1.value.toArray().allSatisfy(\.isFinite) }) {
+            throw TrainError("\(o.checkpoint): \(loaded.usesEMA ? "EMA" : "model") parameter '\(bad.0)' holds NaN or infinite values; the checkpoint cannot be sampled")
+        }
+        guard input.features.toArray().allSatisfy(\.isFinite) else {
+            throw TrainError("\(o.audio): its audio features hold NaN or infinite values")
+        }
+        // A line on stderr every few seconds while sampling runs long (many windows or steps).
+        var lastReport = t0
         let motion = try loaded.model.sampleLong(settings: settings, audio: input.features, identity: identity, emotion: emotion,
-                                                 reference: reference, generator: Generator(seed: UInt64(o.seed)))
+                                                 reference: reference, generator: Generator(seed: UInt64(o.seed))) { done, total in
+            let now = DispatchTime.now().uptimeNanoseconds
+            guard done < total, now - lastReport > 2_000_000_000 else { return }
+            lastReport = now
+            let elapsed = Double(now - t0) / 1e9
+            FileHandle.standardError.write(Data(String(format: "sampling: window %d of %d, %.0f s, about %.0f s left\n",
+                                                       done, total, elapsed, elapsed / Double(done) * Double(total - done)).utf8))
+        }
         let sampleSeconds = Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9
         let frames = motion.shape[1]
         let out = motion.reshape([frames, config.latentDim]).contiguous()
-        guard out.toArray().allSatisfy(\.isFinite) else { throw TrainError("sampling produced NaN or infinite values") }
+        guard out.toArray().allSatisfy(\.isFinite) else {
+            throw TrainError("\(o.checkpoint): sampling \(o.audio) produced NaN or infinite motion from finite inputs (the model's weights are finite; try --steps or a smaller --cfg)")
+        }
         let folder = (o.out as NSString).deletingLastPathComponent
         if !folder.isEmpty { try? FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true) }
         try NPY.write(out, to: o.out)
