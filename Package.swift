@@ -45,6 +45,8 @@ let package = Package(
         ]),
         .target(name: "Vocal", dependencies: ["NeoTensor", "NeoNN"], swiftSettings: kernelSettings),
         .target(name: "RewardModel", dependencies: ["NeoTensor", "NeoNN"], swiftSettings: kernelSettings),
+        // Pictar renderer: 3-D lift, motion deformation, translation (see docs/pictar.md).
+        .target(name: "Pictar", dependencies: ["NeoTensor", "NeoNN"], swiftSettings: kernelSettings),
         .target(name: "KineticGRPO", dependencies: ["NeoTensor", "NeoNN", "Vocal", "RewardModel"], swiftSettings: kernelSettings),
         .target(name: "NeoTrain", dependencies: [
             "NeoTensor", "NeoNN", "NeoIO", "NeoAudio", "NeoData", "Vocal", "RewardModel", "KineticGRPO",
@@ -74,6 +76,7 @@ let package = Package(
         .testTarget(name: "NeoDataTests", dependencies: ["NeoData", "NeoTestSupport"]),
         .testTarget(name: "VocalTests", dependencies: ["Vocal", "NeoTestSupport"]),
         .testTarget(name: "RewardModelTests", dependencies: ["RewardModel", "NeoTestSupport"]),
+        .testTarget(name: "PictarTests", dependencies: ["Pictar", "NeoTestSupport"]),
         .testTarget(name: "KineticGRPOTests", dependencies: ["KineticGRPO", "NeoTestSupport"]),
         .testTarget(name: "NeoTrainTests", dependencies: ["NeoTrain", "NeoData", "NeoAudio", "Vocal", "NeoTestSupport", "neo-train"]),
         .testTarget(name: "NeoExportTests", dependencies: ["NeoExport", "NeoTestSupport", "neo-train"]),
