@@ -33,6 +33,20 @@ public enum MotionLayout {
         return rz.matmul(ry).matmul(rx).transpose(1, 2)
     }
 
+    /// Random plausible motions [count, 3K+7] for tests and benchmarks: expression offsets
+    /// N(0, 0.02²), scale N(1, 0.05²), translation N(0, 0.03²), pose uniform within ±20 degrees.
+    public static func plausible(count n: Int, keypoints k: Int = 21, generator g: Generator) -> Tensor {
+        var v = [Float]()
+        v.reserveCapacity(n * (3 * k + 7))
+        for _ in 0..<n {
+            for _ in 0..<(3 * k) { v.append(Float(g.nextNormal() * 0.02)) }
+            v.append(Float(1 + g.nextNormal() * 0.05))
+            for _ in 0..<3 { v.append(Float(g.nextNormal() * 0.03)) }
+            for _ in 0..<3 { v.append(Float((g.nextUniform() * 2 - 1) * 20)) }
+        }
+        return Tensor(v, shape: [n, 3 * k + 7])
+    }
+
     /// Keypoints x = s·(x_c·R + δ) + t of canonical keypoints x_c [N, K, 3] under motion
     /// [N, 3K+7] → [N, K, 3], in the volume's normalised (x, y, z) coordinates.
     public static func transform(canonical: Tensor, motion: Tensor) -> Tensor {

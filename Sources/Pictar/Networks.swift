@@ -62,73 +62,90 @@ public struct WarpResult {
     public let occlusion: Tensor
     /// Dense flow [N, D, H, W, 3]: for every output voxel the (x, y, z) it samples.
     public let flow: Tensor
-    /// Soft assignment of every voxel to the identity flow (channel 0) and the K keypoint flows.
+    /// Soft assignment of every voxel of the predictor grid to the identity flow (channel 0) and
+    /// the K keypoint flows [N, K+1, D, h, w].
     public let masks: Tensor
 }
 
 /// Warping network W (the motion deformation). Each keypoint k gives a flow that moves the
-/// driving keypoint onto the source keypoint (p − x_d,k + x_s,k); with the identity flow these
+/// driving keypoint onto the source keypoint (p ↦ p − x_d,k + x_s,k); with the identity flow these
 /// are K + 1 candidate flows. Differences of Gaussian heat maps around the driving and source
 /// keypoints, together with the (compressed) volume warped by every candidate flow, feed a small
 /// 3-D hourglass; its output gives a softmax over the candidates per voxel (the dense flow is the
 /// mixture) and, flattened over depth, the occlusion map. The volume is then resampled with
 /// trilinear grid sampling.
+///
+/// The predictor runs on a grid `warp_downsample` times coarser in H and W than the volume (the
+/// CPU cost of the hourglass falls by its square); the mixture's displacement
+/// Σ_k m_k·(x_s,k − x_d,k) is then upsampled trilinearly to the volume and added to the identity.
 public final class WarpingNetwork: Module {
     let compress: Conv3d
     let hourglass: Hourglass3d
     /// Logits of the K + 1 flow masks. Zeroing it makes the masks uniform (tests use that).
     public let maskHead: Conv3d
     let occlusionHead: Conv2d
-    let keypoints: Int, compressed: Int, depth: Int, size: Int
+    let keypoints: Int, compressed: Int, depth: Int, size: Int, coarse: Int
     let variance: Float
-    /// [1, 1, D·H·W, 3] identity coordinates of the volume's voxels (constant).
-    let identity: Tensor
+    /// [1, 1, D·h·w, 3] coordinates of the predictor grid's voxel centres (constant).
+    let coarseGrid: Tensor
+    /// [1, D, H, W, 3] coordinates of the volume's voxel centres (constant).
+    let fullGrid: Tensor
 
     public init(_ config: PictarConfig, generator: Generator) {
         keypoints = config.keypoints; compressed = config.warpCompressed
-        depth = config.volumeDepth; size = config.volumeSize
+        depth = config.volumeDepth; size = config.volumeSize; coarse = config.volumeSize / config.warpDownsample
         variance = Float(config.keypointVariance)
         compress = Conv3d(config.volumeChannels, config.warpCompressed, kernelSize: 1, generator: generator)
         let inChannels = (config.keypoints + 1) * (config.warpCompressed + 1)
         hourglass = Hourglass3d(inChannels: inChannels, channels: config.warpChannels, levels: config.warpLevels, generator: generator)
         maskHead = Conv3d(hourglass.outChannels, config.keypoints + 1, kernelSize: 3, padding: 1, generator: generator)
         occlusionHead = Conv2d(hourglass.outChannels * config.volumeDepth, 1, kernelSize: 3, padding: 1, generator: generator)
-        identity = identityGrid3d(depth: depth, height: size, width: size).reshape([1, 1, depth * size * size, 3])
+        coarseGrid = identityGrid3d(depth: depth, height: coarse, width: coarse).reshape([1, 1, depth * coarse * coarse, 3])
+        fullGrid = identityGrid3d(depth: depth, height: size, width: size).unsqueeze(0)
     }
 
-    /// Gaussian heat maps exp(−|p − x_k|² / (2·variance)) of keypoints [N, K, 3] → [N, K, D·H·W].
+    /// Gaussian heat maps exp(−|p − x_k|² / (2·variance)) of keypoints [N, K, 3] on the
+    /// predictor grid → [N, K, D·h·w].
     func heatmaps(_ kp: Tensor) -> Tensor {
-        let d = identity - kp.unsqueeze(2)
+        let d = coarseGrid - kp.unsqueeze(2)
         return (d.square().sum(axes: [-1]) * (-0.5 / variance)).exp()
     }
 
     /// Warps `volume` [N, C, D, H, W] from the source keypoints to the driving keypoints (both [N, K, 3]).
     public func callAsFunction(_ volume: Tensor, source: Tensor, driving: Tensor) -> WarpResult {
-        let n = volume.shape[0], k = keypoints, voxels = depth * size * size
+        let n = volume.shape[0], k = keypoints, voxels = depth * coarse * coarse
         ensure(volume.rank == 5 && Array(volume.shape[2...]) == [depth, size, size],
                "WarpingNetwork: volume must be [N, C, \(depth), \(size), \(size)], got \(volume.shape)")
         ensure(source.shape == [n, k, 3] && driving.shape == [n, k, 3],
                "WarpingNetwork: keypoints must be [\(n), \(k), 3], got \(source.shape) and \(driving.shape)")
-        let spatial = [depth, size, size]
-        // Candidate flows [N, K+1, voxels, 3]: identity, then p − x_d + x_s per keypoint.
-        let shifted = identity - driving.unsqueeze(2) + source.unsqueeze(2)
-        let candidates = Tensor.concat([identity.expand([n, 1, voxels, 3]), shifted], dim: 1)
-        // Heat-map differences [N, K+1, D, H, W] with a zero map for the identity flow.
+        let spatial = [depth, coarse, coarse]
+        // Shifts of the K + 1 candidate flows [N, K+1, 3]: none for the identity, x_s − x_d per keypoint.
+        let shifts = Tensor.concat([Tensor.zeros([n, 1, 3]), source - driving], dim: 1)
+        let candidates = coarseGrid + shifts.unsqueeze(2)
+        // Heat-map differences [N, K+1, D, h, w] with a zero map for the identity flow.
         let heat = Tensor.concat([Tensor.zeros([n, 1, voxels]), heatmaps(driving) - heatmaps(source)], dim: 1)
             .reshape([n, k + 1] + spatial)
-        // The compressed volume warped by every candidate flow [N, (K+1)·compressed, D, H, W].
+        // The compressed volume warped by every candidate flow [N, (K+1)·compressed, D, h, w].
         let small = compress(volume)
-        let repeated = small.unsqueeze(1).expand([n, k + 1, compressed] + spatial).reshape([n * (k + 1), compressed] + spatial)
+        let repeated = small.unsqueeze(1).expand([n, k + 1, compressed, depth, size, size])
+            .reshape([n * (k + 1), compressed, depth, size, size])
         let deformed = gridSample3d(repeated, grid: candidates.reshape([n * (k + 1)] + spatial + [3]),
                                     alignCorners: false, padding: .zeros)
             .reshape([n, (k + 1) * compressed] + spatial)
         let features = hourglass(Tensor.concat([heat, deformed], dim: 1))
         let masks = maskHead(features).softmax(dim: 1)
-        let flow = (masks.reshape([n, k + 1, voxels, 1]) * candidates).sum(axes: [1]).reshape([n] + spatial + [3])
-        let flat = features.reshape([n, features.shape[1] * depth, size, size])
-        let occlusion = occlusionHead(flat).sigmoid()
+        // Displacement of the mixture [N, voxels, 3] = masksᵀ · shifts (one small GEMM per sample).
+        var displacement = masks.reshape([n, k + 1, voxels]).transpose(1, 2).matmul(shifts).reshape([n] + spatial + [3])
+        var occlusionLogits = occlusionHead(features.reshape([n, features.shape[1] * depth, coarse, coarse]))
+        if coarse != size {
+            // Trilinear upsampling: sample the coarse field at the volume's voxel centres.
+            displacement = gridSample3d(displacement.permute([0, 4, 1, 2, 3]), grid: fullGrid.expand([n, depth, size, size, 3]),
+                                        alignCorners: false, padding: .border).permute([0, 2, 3, 4, 1])
+            occlusionLogits = upsampleNearest(occlusionLogits, factors: [size / coarse, size / coarse])
+        }
+        let flow = fullGrid + displacement
         let warped = gridSample3d(volume, grid: flow, alignCorners: false, padding: .zeros)
-        return WarpResult(volume: warped, occlusion: occlusion, flow: flow, masks: masks)
+        return WarpResult(volume: warped, occlusion: occlusionLogits.sigmoid(), flow: flow, masks: masks)
     }
 }
 

@@ -34,15 +34,18 @@ public struct PictarConfig: Sendable, Equatable, Codable {
     /// feed the hourglass.
     public var warpCompressed = 4
     /// `warp_channels`: channels of the warping hourglass's first level (doubling per level).
-    public var warpChannels = 32
+    public var warpChannels = 16
     /// `warp_levels`: down/up levels of the 3-D hourglass (each halves H and W, not D).
     public var warpLevels = 2
+    /// `warp_downsample`: how many times coarser (in H and W) than the volume the flow predictor
+    /// runs; its displacement is upsampled trilinearly (1 = the volume's own grid).
+    public var warpDownsample = 2
     /// `decoder_channels`: channels of the decoder's SPADE residual blocks.
-    public var decoderChannels = 64
+    public var decoderChannels = 48
     /// `spade_blocks`: SPADE residual blocks of the decoder.
     public var spadeBlocks = 2
     /// `spade_hidden`: hidden channels of each SPADE modulation branch.
-    public var spadeHidden = 32
+    public var spadeHidden = 16
     /// `disc_channels`: channels of the PatchGAN discriminator's first layer (doubling per layer).
     public var discChannels = 32
     /// `disc_layers`: stride-2 layers of the discriminator.
@@ -98,7 +101,7 @@ public struct PictarConfig: Sendable, Equatable, Codable {
     public static var base: PictarConfig {
         var c = PictarConfig()
         c.imageSize = 256; c.encoderChannels = 64; c.downBlocks = 3; c.volumeChannels = 32; c.volumeDepth = 16
-        c.volumeBlocks = 4; c.motionChannels = 64; c.warpChannels = 64; c.warpLevels = 3; c.warpCompressed = 4
+        c.volumeBlocks = 4; c.motionChannels = 64; c.warpChannels = 64; c.warpLevels = 3; c.warpCompressed = 4; c.warpDownsample = 1
         c.decoderChannels = 128; c.spadeBlocks = 4; c.spadeHidden = 64; c.discChannels = 64; c.discLayers = 4
         return c
     }
@@ -125,8 +128,8 @@ public struct PictarConfig: Sendable, Equatable, Codable {
         let unit = (1 << Swift.max(downBlocks, 0)) * 4
         if imageSize < unit || imageSize % unit != 0 {
             out.append("image_size \(imageSize) must be a positive multiple of \(unit) (4 · 2^down_blocks)")
-        } else if volumeSize % (1 << Swift.max(warpLevels, 0)) != 0 {
-            out.append("the volume side \(volumeSize) must be divisible by 2^warp_levels = \(1 << warpLevels)")
+        } else if warpDownsample < 1 || volumeSize % (warpDownsample << Swift.max(warpLevels, 0)) != 0 {
+            out.append("the volume side \(volumeSize) must be divisible by warp_downsample · 2^warp_levels = \(warpDownsample) · \(1 << Swift.max(warpLevels, 0))")
         }
         if !(poseBinDegrees > 0) { out.append("pose_bin_degrees must be positive, got \(poseBinDegrees)") }
         if !(keypointVariance > 0) { out.append("keypoint_variance must be positive, got \(keypointVariance)") }

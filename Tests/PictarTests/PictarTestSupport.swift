@@ -23,16 +23,5 @@ func drawnFace(size: Int = 64, cx: Double, cy: Double) -> Tensor {
     return Tensor(v, shape: [1, 3, size, size])
 }
 
-/// A plausible ground-truth motion [n, 70]: small expression offsets, scale near 1, small
-/// translation, pose within ±20 degrees.
-func sampleMotion(_ n: Int, keypoints k: Int = 21, seed: UInt64) -> Tensor {
-    let g = Generator(seed: seed)
-    var v = [Float]()
-    for _ in 0..<n {
-        for _ in 0..<(3 * k) { v.append(Float(g.nextNormal() * 0.02)) }
-        v.append(Float(1 + g.nextNormal() * 0.05))
-        for _ in 0..<3 { v.append(Float(g.nextNormal() * 0.03)) }
-        for _ in 0..<3 { v.append(Float((g.nextUniform() * 2 - 1) * 20)) }
-    }
-    return Tensor(v, shape: [n, 3 * k + 7])
-}
+/// A plausible ground-truth motion [n, 70] (`MotionLayout.plausible`).
+func sampleMotion(_ n: Int, seed: UInt64) -> Tensor { MotionLayout.plausible(count: n, generator: Generator(seed: seed)) }
