@@ -77,7 +77,10 @@ let package = Package(
         .testTarget(name: "NeoDataTests", dependencies: ["NeoData", "NeoTestSupport"]),
         .testTarget(name: "VocalTests", dependencies: ["Vocal", "NeoTestSupport"]),
         .testTarget(name: "RewardModelTests", dependencies: ["RewardModel", "NeoTestSupport"]),
-        .testTarget(name: "PictarTests", dependencies: ["Pictar", "NeoTestSupport"]),
+        .testTarget(name: "PictarTests", dependencies: [
+            "Pictar", "NeoTestSupport",
+            .product(name: "TOMLKit", package: "TOMLKit"),
+        ]),
         .testTarget(name: "KineticGRPOTests", dependencies: ["KineticGRPO", "NeoTestSupport"]),
         .testTarget(name: "NeoTrainTests", dependencies: ["NeoTrain", "NeoData", "NeoAudio", "Vocal", "NeoTestSupport", "neo-train"]),
         .testTarget(name: "NeoExportTests", dependencies: ["NeoExport", "NeoTestSupport", "neo-train"]),

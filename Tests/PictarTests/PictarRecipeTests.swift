@@ -1,0 +1,48 @@
+import XCTest
+import Foundation
+import TOMLKit
+import NeoTensor
+import NeoNN
+import NeoTestSupport
+import Pictar
+
+/// Recipes/pictar-{tiny,small,base}.toml hold exactly the fields of PictarConfig (key
+/// `image_size` ↔ field `imageSize`) with the values of the presets, so a trainer binding the
+/// keys by key path builds the same models; every preset is a valid configuration; parameter
+/// counts as documented in docs/pictar.md.
+final class PictarRecipeTests: XCTestCase {
+    /// Field name of a recipe key: underscores dropped, compared case-insensitively.
+    func fold(_ key: String) -> String { key.replacingOccurrences(of: "_", with: "").lowercased() }
+
+    func testRecipesMatchThePresets() throws {
+        for (name, preset) in [("tiny", PictarConfig.tiny), ("small", .small), ("base", .base)] {
+            XCTAssertEqual(preset.problems(), [], name)
+            let url = PythonCrossCheck.repoRoot.appendingPathComponent("Recipes/pictar-\(name).toml")
+            let doc = try TOMLTable(string: try String(contentsOf: url, encoding: .utf8))
+            var recipe: [String: Double] = [:]
+            for section in ["model", "loss"] {
+                let table = try XCTUnwrap(doc[section]?.table, "pictar-\(name): no [\(section)]")
+                for (key, value) in table where key != "kind" {
+                    let number = try XCTUnwrap(value.int.map(Double.init) ?? value.double, "pictar-\(name): \(section).\(key) is not a number")
+                    XCTAssertNil(recipe.updateValue(number, forKey: fold(key)), "pictar-\(name): \(key) given twice")
+                }
+            }
+            let fields = try XCTUnwrap(JSONSerialization.jsonObject(with: JSONEncoder().encode(preset)) as? [String: Any])
+            XCTAssertEqual(Set(recipe.keys), Set(fields.keys.map { fold($0) }), "pictar-\(name): recipe keys vs PictarConfig fields")
+            for (field, value) in fields {
+                let expected = try XCTUnwrap((value as? NSNumber)?.doubleValue, field)
+                XCTAssertEqual(recipe[fold(field)], expected, "pictar-\(name): \(field)")
+            }
+        }
+    }
+
+    func testParameterCounts() {
+        let counts = [PictarConfig.tiny, .small, .base].map { c in
+            (PictarGenerator(c, generator: Generator(seed: 1)).parameterCount, Discriminator(c, generator: Generator(seed: 2)).parameterCount)
+        }
+        print("Pictar parameters (generator, discriminator): tiny \(counts[0]), small \(counts[1]), base \(counts[2])")
+        XCTAssertEqual(counts[0].0, 183_780); XCTAssertEqual(counts[0].1, 2_713)
+        XCTAssertEqual(counts[1].0, 2_089_338); XCTAssertEqual(counts[1].1, 167_649)
+        XCTAssertEqual(counts[2].0, 16_851_350); XCTAssertEqual(counts[2].1, 2_764_737)
+    }
+}
