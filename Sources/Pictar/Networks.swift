@@ -125,13 +125,12 @@ public final class WarpingNetwork: Module {
         // Heat-map differences [N, K+1, D, h, w] with a zero map for the identity flow.
         let heat = Tensor.concat([Tensor.zeros([n, 1, voxels]), heatmaps(driving) - heatmaps(source)], dim: 1)
             .reshape([n, k + 1] + spatial)
-        // The compressed volume warped by every candidate flow [N, (K+1)·compressed, D, h, w].
-        let small = compress(volume)
-        let repeated = small.unsqueeze(1).expand([n, k + 1, compressed, depth, size, size])
-            .reshape([n * (k + 1), compressed, depth, size, size])
-        let deformed = gridSample3d(repeated, grid: candidates.reshape([n * (k + 1)] + spatial + [3]),
+        // The compressed volume warped by every candidate flow [N, (K+1)·compressed, D, h, w]:
+        // one sampling pass whose output depth holds the K + 1 candidates one after another
+        // (no copy of the volume per candidate).
+        let deformed = gridSample3d(compress(volume), grid: candidates.reshape([n, (k + 1) * depth, coarse, coarse, 3]),
                                     alignCorners: false, padding: .zeros)
-            .reshape([n, (k + 1) * compressed] + spatial)
+            .reshape([n, compressed, k + 1] + spatial).transpose(1, 2).reshape([n, (k + 1) * compressed] + spatial)
         let features = hourglass(Tensor.concat([heat, deformed], dim: 1))
         let masks = maskHead(features).softmax(dim: 1)
         // Displacement of the mixture [N, voxels, 3] = masksᵀ · shifts (one small GEMM per sample).
