@@ -45,9 +45,9 @@ public enum PictarBenchmark {
                     cpu.append((processCPUSeconds() - c0) * 1000)
                 }
             }
-            let median = self.median(wall)
+            let median = VocalBenchmark.median(wall)
             return Render(frames: wall.count, medianMilliseconds: median, framesPerSecond: 1000 / median,
-                          cpuMilliseconds: self.median(cpu), prepareMilliseconds: prepareMs)
+                          cpuMilliseconds: VocalBenchmark.median(cpu), prepareMilliseconds: prepareMs)
         }
     }
 
@@ -111,8 +111,6 @@ public enum PictarBenchmark {
         }
     }
 
-    static func median(_ xs: [Double]) -> Double { xs.sorted()[xs.count / 2] }
-
     /// Runs the benchmark; `torchScript` nil skips PyTorch.
     public static func run(size: String = "small", torchScript: String?, threads: Int = 2, batch: Int = 4,
                            repeats: Int = 5, renderFrames: Int = 30, quick: Bool = false) throws -> Result {
@@ -166,7 +164,7 @@ public enum PictarBenchmark {
             }
             var result = Result(size: size, imageSize: s, threads: threads, generatorParameters: model.parameterCount,
                                 discriminatorParameters: disc.parameterCount, batch: b, render: render,
-                                ours: Step(seconds: median(times), allSeconds: times, cpuSeconds: median(cpu)))
+                                ours: Step(seconds: VocalBenchmark.median(times), allSeconds: times, cpuSeconds: VocalBenchmark.median(cpu)))
 
             guard let script = torchScript else { result.torchUnavailable = "no PyTorch script given"; return result }
             guard FileManager.default.fileExists(atPath: script) else { result.torchUnavailable = "\(script) not found"; return result }
