@@ -78,7 +78,7 @@ let package = Package(
         .testTarget(name: "VocalTests", dependencies: ["Vocal", "NeoTestSupport"]),
         .testTarget(name: "RewardModelTests", dependencies: ["RewardModel", "NeoTestSupport"]),
         .testTarget(name: "PictarTests", dependencies: [
-            "Pictar", "NeoTestSupport",
+            "Pictar", "NeoTestSupport", "NeoIO",
             .product(name: "TOMLKit", package: "TOMLKit"),
         ]),
         .testTarget(name: "KineticGRPOTests", dependencies: ["KineticGRPO", "NeoTestSupport"]),

@@ -46,3 +46,20 @@ final class PictarRecipeTests: XCTestCase {
         XCTAssertEqual(counts[2].0, 16_851_350); XCTAssertEqual(counts[2].1, 2_764_737)
     }
 }
+
+/// A configuration a model cannot be built from is reported key by key before any model is built.
+final class PictarConfigTests: XCTestCase {
+    func testProblemsNameTheKeys() {
+        var c = PictarConfig.tiny
+        c.imageSize = 60
+        XCTAssertEqual(c.problems(), ["image_size 60 must be a positive multiple of 16 (4 · 2^down_blocks)"])
+        c = .tiny
+        c.warpLevels = 4
+        XCTAssertEqual(c.problems(), ["the volume side 16 must be divisible by warp_downsample · 2^warp_levels = 2 · 16"])
+        c = .tiny
+        c.volumeDepth = 0; c.poseBinDegrees = 0
+        XCTAssertEqual(c.problems(), ["volume_depth must be at least 1, got 0", "pose_bin_degrees must be positive, got 0.0"])
+        XCTAssertEqual(PictarConfig.tiny.motionWidth, 70)
+        XCTAssertEqual(PictarConfig.small.volumeSize, 32)
+    }
+}
