@@ -1,5 +1,6 @@
 // Image and volume ops for convolutional generators: instance normalisation, pixel shuffle and
-// nearest-neighbour upsampling over [N, C, spatial…] tensors (2-D images and 3-D volumes).
+// nearest-neighbour upsampling over [N, C, spatial…] tensors (2-D images and 3-D volumes), and
+// leaky ReLU.
 
 /// Instance normalisation without affine parameters (PyTorch `F.instance_norm` with no weight,
 /// bias or running stats): every (sample, channel) plane or volume of `x` [N, C, spatial…] is
@@ -93,7 +94,17 @@ public func upsampleNearest(_ x: Tensor, factors: [Int]) -> Tensor {
     }
 }
 
+/// Leaky ReLU (PyTorch `F.leaky_relu`): x where x > 0, slope·x elsewhere; one pass forward and
+/// one backward (the generator decoders apply it to their largest feature maps).
+public func leakyReLU(_ x: Tensor, slope: Float) -> Tensor {
+    let out = unaryMap(x) { $0 > 0 ? $0 : $0 * slope }
+    return recordOp("leaky_relu", inputs: [x], output: out) { g in [binaryMap(g, x) { $1 > 0 ? $0 : $0 * slope }] }
+}
+
 extension Composite {
+    /// leakyReLU as relu(x)·(1 − slope) + slope·x.
+    public static func leakyReLU(_ x: Tensor, slope: Float) -> Tensor { x.relu() * (1 - slope) + x * slope }
+
     /// instanceNorm from primitives (mean and biased variance over the spatial dims).
     public static func instanceNorm(_ x: Tensor, eps: Float = 1e-5) -> Tensor {
         let axes = Array(2..<x.rank)

@@ -1,8 +1,8 @@
 import NeoTensor
 import NeoNN
 
-/// Leaky ReLU with slope 0.2 below zero, as max(x, 0.2·x) written with one relu.
-func leakyReLU(_ x: Tensor, slope: Float = 0.2) -> Tensor { x.relu() * (1 - slope) + x * slope }
+/// Leaky ReLU with slope 0.2, the decoders' and discriminators' usual choice.
+func leakyReLU(_ x: Tensor) -> Tensor { leakyReLU(x, slope: 0.2) }
 
 /// 3×3 conv (stride 1 or 2, padding 1) → instance norm → ReLU.
 final class ConvNormReLU2d: Module {

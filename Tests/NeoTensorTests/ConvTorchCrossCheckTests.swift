@@ -125,6 +125,9 @@ final class ConvTorchCrossCheckTests: XCTestCase {
             cases.append(Case(name: "upsampleNearest\(factors.count)d", op: "upsampleNearest", params: ["factors": factors],
                               inputs: [("x", r(shape))]) { upsampleNearest($0[0], factors: factors) })
         }
+        cases.append(Case(name: "leakyReLU", op: "leakyReLU", params: ["slope": 0.2], inputs: [("x", r([2, 3, 5, 4]))]) {
+            leakyReLU($0[0], slope: 0.2)
+        })
         return cases
     }
 

@@ -2,7 +2,7 @@ import XCTest
 import NeoTensor
 import NeoTestSupport
 
-/// Instance normalisation, pixel shuffle and nearest upsampling: fused vs composite (≤ 1e-4
+/// Instance normalisation, pixel shuffle, nearest upsampling and leaky ReLU: fused vs composite (≤ 1e-4
 /// scaled relative error), gradients vs central differences (eps 1e-2, |Δ| ≤ 2e-3 + 2e-2·|numeric|)
 /// and exact values. The PyTorch cross-check is in ConvTorchCrossCheckTests.
 final class ImageOpsTests: XCTestCase {
@@ -43,5 +43,13 @@ final class ImageOpsTests: XCTestCase {
         }
         let y = upsampleNearest(Tensor([1, 2, 3, 4], shape: [1, 1, 2, 2]), factors: [2, 2])
         XCTAssertEqual(y.toArray(), [1, 1, 2, 2, 1, 1, 2, 2, 3, 3, 4, 4, 3, 3, 4, 4])
+    }
+
+    func testLeakyReLUMatchesCompositeAndGradient() {
+        // Values away from 0, where the slope changes.
+        func make() -> Tensor { Tensor((0..<24).map { Float($0 % 5) * 0.4 - 0.9 + Float($0) * 0.01 }, shape: [2, 3, 4]) }
+        assertFused({ [make()] }, "leakyReLU") { leakyReLU($0[0], slope: 0.2) } _: { Composite.leakyReLU($0[0], slope: 0.2) }
+        assertGradCheck([make()], eps: 1e-3, "leakyReLU") { leakyReLU($0[0], slope: 0.2) }
+        XCTAssertEqual(leakyReLU(Tensor([-2, 0, 3]), slope: 0.1).toArray(), [-0.2, 0, 3])
     }
 }

@@ -60,6 +60,8 @@ def run_op(op, p, t):
         return F.pixel_shuffle(t["x"], p["factor"])
     if op == "upsampleNearest":
         return F.interpolate(t["x"], scale_factor=tuple(p["factors"]), mode="nearest")
+    if op == "leakyReLU":
+        return F.leaky_relu(t["x"], p["slope"])
     raise ValueError(f"unknown op {op}")
 
 
