@@ -7,8 +7,9 @@ module path (`g.warp.hourglass.down.0.conv.weight` …), every discriminator par
 one training batch (`in.source`, `in.driving`, `in.driving_motion`, `in.source_motion`), the
 random similarity transform of the equivariance loss (`in.eq_affine`, `in.eq_grid`) and the
 Swift results for them (`out.prediction`, `out.loss`); its metadata holds the configuration
-(PictarConfig as JSON) and the learning rate. The script builds the same architecture, loads
-the same weights, checks that it renders the same frames and computes the same loss, then
+(PictarConfig as JSON) and the learning rate, and our gradient of the generator loss for every
+parameter (`grad.g.…`, `grad.d.…`). The script builds the same architecture, loads the same
+weights, checks that it renders the same frames and computes the same loss and gradients, then
 times one training step (generator losses, backward, AdamW; then the discriminator's hinge
 loss, backward, AdamW) with `torch.set_num_threads(T)` and prints one JSON object.
 
@@ -43,7 +44,7 @@ def lrelu(x):
 class ConvNormReLU2d(nn.Module):
     def __init__(self, i, o, stride=1):
         super().__init__()
-        self.conv = nn.Conv2d(i, o, 3, stride, 1)
+        self.conv = nn.Conv2d(i, o, 3, stride, 1, bias=False)
 
     def forward(self, x):
         return F.relu(inorm(self.conv(x)))
@@ -52,7 +53,7 @@ class ConvNormReLU2d(nn.Module):
 class ConvNormReLU3d(nn.Module):
     def __init__(self, i, o, stride=(1, 1, 1)):
         super().__init__()
-        self.conv = nn.Conv3d(i, o, 3, stride, 1)
+        self.conv = nn.Conv3d(i, o, 3, stride, 1, bias=False)
 
     def forward(self, x):
         return F.relu(inorm(self.conv(x)))
@@ -61,7 +62,7 @@ class ConvNormReLU3d(nn.Module):
 class ResBlock3d(nn.Module):
     def __init__(self, c):
         super().__init__()
-        self.conv1 = nn.Conv3d(c, c, 3, 1, 1)
+        self.conv1 = nn.Conv3d(c, c, 3, 1, 1, bias=False)
         self.conv2 = nn.Conv3d(c, c, 3, 1, 1)
 
     def forward(self, x):
@@ -84,7 +85,7 @@ class SPADEResBlock(nn.Module):
     def __init__(self, c, condition, hidden):
         super().__init__()
         self.norm0 = SPADE(c, condition, hidden)
-        self.conv0 = nn.Conv2d(c, c, 3, 1, 1)
+        self.conv0 = nn.Conv2d(c, c, 3, 1, 1, bias=False)
         self.norm1 = SPADE(c, condition, hidden)
         self.conv1 = nn.Conv2d(c, c, 3, 1, 1)
 
@@ -284,7 +285,7 @@ class Discriminator(nn.Module):
         layers, ch = [], 3
         for i in range(c["discLayers"]):
             w = c["discChannels"] << min(i, 3)
-            layers.append(nn.Conv2d(ch, w, 4, 2, 1))
+            layers.append(nn.Conv2d(ch, w, 4, 2, 1, bias=(i == 0)))
             ch = w
         self.layers = nn.ModuleList(layers)
         self.head = nn.Conv2d(ch, 1, 4, 1, 1)
@@ -398,7 +399,7 @@ def main():
     t = load_file(args.bundle)
     gen, disc = Generator(c), Discriminator(c)
     for model, prefix in ((gen, "g."), (disc, "d.")):
-        params = {k[len(prefix):]: v for k, v in t.items() if k.startswith(prefix)}
+        params = {k[len(prefix):]: v for k, v in t.items() if k.startswith(prefix)}  # "grad.g." never matches "g."
         missing, unexpected = model.load_state_dict(params, strict=False)
         if missing or unexpected:
             print(json.dumps({"error": f"{prefix} state dict mismatch: missing {missing[:5]}, unexpected {unexpected[:5]}"}))
@@ -409,6 +410,21 @@ def main():
     ref_p, ref_l = t["out.prediction"], t["out.loss"]
     pred_rel = (prediction - ref_p).abs().max().item() / max(ref_p.abs().max().item(), 1e-12)
     loss_rel = abs(loss.item() - ref_l.item()) / max(abs(ref_l.item()), 1e-12)
+
+    # The gradient of the generator loss for every parameter, against ours (relative to each
+    # tensor's largest magnitude).
+    total, _ = generator_loss(c, gen, disc, t)
+    total.backward()
+    grad_rel, worst = 0.0, ""
+    for model, prefix in ((gen, "grad.g."), (disc, "grad.d.")):
+        for name, p in model.named_parameters():
+            ours = t[prefix + name]
+            mine = p.grad if p.grad is not None else torch.zeros_like(p)
+            e = (mine - ours).abs().max().item() / max(ours.abs().max().item(), 1e-12)
+            if e > grad_rel:
+                grad_rel, worst = e, prefix[5:] + name
+    gen.zero_grad(set_to_none=True)
+    disc.zero_grad(set_to_none=True)
 
     opt_g = torch.optim.AdamW(gen.parameters(), lr=lr, betas=(0.5, 0.999), weight_decay=0)
     opt_d = torch.optim.AdamW(disc.parameters(), lr=lr, betas=(0.5, 0.999), weight_decay=0)
@@ -435,6 +451,7 @@ def main():
         "torchVersion": torch.__version__, "threads": torch.get_num_threads(),
         "parameters": sum(p.numel() for p in gen.parameters()) + sum(p.numel() for p in disc.parameters()),
         "predictionRelativeError": pred_rel, "lossRelativeError": loss_rel,
+        "gradientRelativeError": grad_rel, "worstGradient": worst,
         "loss": loss.item(), "lossSwift": float(ref_l.item()),
         "stepSeconds": sorted(times)[len(times) // 2], "allStepSeconds": times,
         "stepCPUSeconds": sorted(cpu)[len(cpu) // 2],

@@ -4,29 +4,31 @@ import NeoNN
 /// Leaky ReLU with slope 0.2, the decoders' and discriminators' usual choice.
 func leakyReLU(_ x: Tensor) -> Tensor { leakyReLU(x, slope: 0.2) }
 
-/// 3×3 conv (stride 1 or 2, padding 1) → instance norm → ReLU.
+/// 3×3 conv (stride 1 or 2, padding 1) → instance norm → ReLU. The conv has no bias: the
+/// norm would remove it (its gradient is zero).
 final class ConvNormReLU2d: Module {
     let conv: Conv2d
     init(_ inChannels: Int, _ outChannels: Int, stride: Int = 1, generator: Generator) {
-        conv = Conv2d(inChannels, outChannels, kernelSize: 3, stride: stride, padding: 1, generator: generator)
+        conv = Conv2d(inChannels, outChannels, kernelSize: 3, stride: stride, padding: 1, bias: false, generator: generator)
     }
     func callAsFunction(_ x: Tensor) -> Tensor { instanceNorm(conv(x)).relu() }
 }
 
-/// 3-D conv → instance norm → ReLU; `stride` [1, 2, 2] halves H and W only.
+/// 3-D conv (no bias, as above) → instance norm → ReLU; `stride` [1, 2, 2] halves H and W only.
 final class ConvNormReLU3d: Module {
     let conv: Conv3d
     init(_ inChannels: Int, _ outChannels: Int, stride: [Int] = [1, 1, 1], generator: Generator) {
-        conv = Conv3d(inChannels, outChannels, kernelSize: [3, 3, 3], stride: stride, padding: [1, 1, 1], generator: generator)
+        conv = Conv3d(inChannels, outChannels, kernelSize: [3, 3, 3], stride: stride, padding: [1, 1, 1], bias: false, generator: generator)
     }
     func callAsFunction(_ x: Tensor) -> Tensor { instanceNorm(conv(x)).relu() }
 }
 
-/// Pre-activation 3-D residual block: x + conv(relu(norm(conv(relu(norm(x)))))).
+/// Pre-activation 3-D residual block: x + conv(relu(norm(conv(relu(norm(x)))))) (the first conv
+/// without bias: the norm after it would remove it).
 final class ResBlock3d: Module {
     let conv1: Conv3d, conv2: Conv3d
     init(_ channels: Int, generator: Generator) {
-        conv1 = Conv3d(channels, channels, kernelSize: 3, padding: 1, generator: generator)
+        conv1 = Conv3d(channels, channels, kernelSize: 3, padding: 1, bias: false, generator: generator)
         conv2 = Conv3d(channels, channels, kernelSize: 3, padding: 1, generator: generator)
     }
     func callAsFunction(_ x: Tensor) -> Tensor {
@@ -52,12 +54,13 @@ final class SPADE: Module {
     }
 }
 
-/// SPADE residual block: x + conv(lrelu(SPADE(conv(lrelu(SPADE(x)))))), channels unchanged.
+/// SPADE residual block: x + conv(lrelu(SPADE(conv(lrelu(SPADE(x)))))), channels unchanged (the
+/// inner conv without bias: the second SPADE's norm would remove it).
 final class SPADEResBlock: Module {
     let norm0: SPADE, conv0: Conv2d, norm1: SPADE, conv1: Conv2d
     init(_ channels: Int, condition: Int, hidden: Int, generator: Generator) {
         norm0 = SPADE(channels, condition: condition, hidden: hidden, generator: generator)
-        conv0 = Conv2d(channels, channels, kernelSize: 3, padding: 1, generator: generator)
+        conv0 = Conv2d(channels, channels, kernelSize: 3, padding: 1, bias: false, generator: generator)
         norm1 = SPADE(channels, condition: condition, hidden: hidden, generator: generator)
         conv1 = Conv2d(channels, channels, kernelSize: 3, padding: 1, generator: generator)
     }

@@ -188,14 +188,15 @@ public final class Decoder: Module {
 /// feature matching) and the logit map.
 public final class Discriminator: Module {
     let layers: [Conv2d]
-    let head: Conv2d
+    public let head: Conv2d
 
     public init(_ config: PictarConfig, generator: Generator) {
         var layers: [Conv2d] = []
         var c = 3
         for i in 0..<config.discLayers {
             let w = config.discChannels << Swift.min(i, 3)
-            layers.append(Conv2d(c, w, kernelSize: 4, stride: 2, padding: 1, generator: generator))
+            // Layers followed by instance norm need no bias.
+            layers.append(Conv2d(c, w, kernelSize: 4, stride: 2, padding: 1, bias: i == 0, generator: generator))
             c = w
         }
         self.layers = layers

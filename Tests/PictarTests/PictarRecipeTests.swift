@@ -41,9 +41,9 @@ final class PictarRecipeTests: XCTestCase {
             (PictarGenerator(c, generator: Generator(seed: 1)).parameterCount, Discriminator(c, generator: Generator(seed: 2)).parameterCount)
         }
         print("Pictar parameters (generator, discriminator): tiny \(counts[0]), small \(counts[1]), base \(counts[2])")
-        XCTAssertEqual(counts[0].0, 183_780); XCTAssertEqual(counts[0].1, 2_713)
-        XCTAssertEqual(counts[1].0, 2_089_338); XCTAssertEqual(counts[1].1, 167_649)
-        XCTAssertEqual(counts[2].0, 16_851_350); XCTAssertEqual(counts[2].1, 2_764_737)
+        XCTAssertEqual(counts[0].0, 183_544); XCTAssertEqual(counts[0].1, 2_697)
+        XCTAssertEqual(counts[1].0, 2_088_170); XCTAssertEqual(counts[1].1, 167_457)
+        XCTAssertEqual(counts[2].0, 16_847_062); XCTAssertEqual(counts[2].1, 2_763_841)
     }
 }
 

@@ -8,7 +8,7 @@ import Pictar
 /// step (generator losses, backward and AdamW, then the discriminator's), ours against the same
 /// architecture in PyTorch (`scripts/bench_pictar_torch.py`) with the same weights, batch and
 /// threads in the same run. The script first checks that it renders the same frames and
-/// computes the same loss.
+/// computes the same loss and the same gradient for every parameter.
 public enum PictarBenchmark {
     /// Render speed with the source volume cached: what `neo-train render` does per frame
     /// (keypoint transform, warp, decode), one frame at a time.
@@ -74,6 +74,10 @@ public enum PictarBenchmark {
         /// Max |torch − ours| / max |ours| of the rendered training frames, and of the loss.
         public var predictionRelativeError: Double?
         public var lossRelativeError: Double?
+        /// The largest over parameters (generator and discriminator) of max |torch − ours| /
+        /// max |ours| of the generator loss's gradient, and the parameter where it occurs.
+        public var gradientRelativeError: Double?
+        public var worstGradient: String?
         public var speedupOverTorch: Double?
 
         public func json() throws -> String {
@@ -92,7 +96,9 @@ public enum PictarBenchmark {
                 out += "   torch \(torchVersion ?? "") \(s(t.seconds))" + (t.cpuSeconds.map { " (CPU \(s($0)))" } ?? "")
                 out += String(format: "   speedup %.2f×", speedupOverTorch ?? 0)
                 if let e = predictionRelativeError, let l = lossRelativeError {
-                    out += String(format: "   same frames within %.1e, same loss within %.1e (relative)", e, l)
+                    out += String(format: "   same frames within %.1e, same loss within %.1e", e, l)
+                    if let g = gradientRelativeError { out += String(format: ", same gradients within %.1e", g) }
+                    out += " (relative)"
                 }
             } else {
                 out += "   torch: \(torchUnavailable ?? "unavailable")"
@@ -139,7 +145,14 @@ public enum PictarBenchmark {
             var bundle: [String: Tensor] = [:]
             for (path, p) in model.namedParameters() { bundle["g.\(path)"] = p.value.clone() }
             for (path, p) in disc.namedParameters() { bundle["d.\(path)"] = p.value.clone() }
-            let reference = noGrad { model.generatorLoss(batchData, discriminator: disc, generator: Generator(seed: equivarianceSeed)) }
+            // Reference frames, loss and the gradient of every parameter for the PyTorch check.
+            let referenceTape = Tape()
+            let reference = referenceTape.record { model.generatorLoss(batchData, discriminator: disc, generator: Generator(seed: equivarianceSeed)) }
+            referenceTape.backward(reference.loss)
+            var gradients: [String: Tensor] = [:]
+            for (path, p) in model.namedParameters() { gradients["grad.g.\(path)"] = p.grad ?? Tensor.zeros(p.shape) }
+            for (path, p) in disc.namedParameters() { gradients["grad.d.\(path)"] = p.grad ?? Tensor.zeros(p.shape) }
+            model.zeroGrad(); disc.zeroGrad()
 
             let lr: Float = 2e-4
             let optG = AdamW(model.trainableParameters(), learningRate: lr, beta1: 0.5, beta2: 0.999, weightDecay: 0)
@@ -172,8 +185,9 @@ public enum PictarBenchmark {
             bundle["in.source"] = source; bundle["in.driving"] = driving
             bundle["in.driving_motion"] = batchData.drivingMotion!; bundle["in.source_motion"] = batchData.sourceMotion!
             bundle["in.eq_affine"] = eq.affine; bundle["in.eq_grid"] = eq.grid
-            bundle["out.prediction"] = reference.prediction
-            bundle["out.loss"] = reference.loss.reshape([1])
+            bundle["out.prediction"] = reference.prediction.detach()
+            bundle["out.loss"] = reference.loss.detach().reshape([1])
+            bundle.merge(gradients) { a, _ in a }
             let configText = String(decoding: try JSONEncoder().encode(config), as: UTF8.self)
             let path = FileManager.default.temporaryDirectory.appendingPathComponent("neo-bench-pictar-\(UUID().uuidString).safetensors").path
             defer { try? FileManager.default.removeItem(atPath: path) }
@@ -190,6 +204,8 @@ public enum PictarBenchmark {
             result.torchVersion = json["torchVersion"] as? String
             result.predictionRelativeError = json["predictionRelativeError"] as? Double
             result.lossRelativeError = json["lossRelativeError"] as? Double
+            result.gradientRelativeError = json["gradientRelativeError"] as? Double
+            result.worstGradient = json["worstGradient"] as? String
             result.speedupOverTorch = torchStep / result.ours.seconds
             return result
         }
