@@ -45,9 +45,12 @@ let package = Package(
         ]),
         .target(name: "Vocal", dependencies: ["NeoTensor", "NeoNN"], swiftSettings: kernelSettings),
         .target(name: "RewardModel", dependencies: ["NeoTensor", "NeoNN"], swiftSettings: kernelSettings),
+        // Pictar renderer: 3-D lift, motion deformation, translation (see docs/pictar.md).
+        .target(name: "Pictar", dependencies: ["NeoTensor", "NeoNN"], swiftSettings: kernelSettings),
         .target(name: "KineticGRPO", dependencies: ["NeoTensor", "NeoNN", "Vocal", "RewardModel"], swiftSettings: kernelSettings),
         .target(name: "NeoTrain", dependencies: [
             "NeoTensor", "NeoNN", "NeoIO", "NeoAudio", "NeoData", "Vocal", "RewardModel", "KineticGRPO",
+            "Pictar",
             .product(name: "TOMLKit", package: "TOMLKit"),
         ]),
         // ONNX and safetensors export of trained models (Sources/NeoExport/ONNX/onnx.pb.swift is
@@ -79,6 +82,10 @@ let package = Package(
         ]),
         .testTarget(name: "VocalTests", dependencies: ["Vocal", "NeoNN", "NeoTensor", "NeoTestSupport"]),
         .testTarget(name: "RewardModelTests", dependencies: ["RewardModel", "NeoNN", "NeoTensor", "NeoTestSupport"]),
+        .testTarget(name: "PictarTests", dependencies: [
+            "Pictar", "NeoNN", "NeoTensor", "NeoIO", "NeoTestSupport",
+            .product(name: "TOMLKit", package: "TOMLKit"),
+        ]),
         .testTarget(name: "KineticGRPOTests", dependencies: ["KineticGRPO", "Vocal", "NeoNN", "NeoTensor", "NeoTestSupport"]),
         .testTarget(name: "NeoTrainTests", dependencies: [
             "NeoTrain", "KineticGRPO", "RewardModel", "Vocal", "NeoData", "NeoAudio", "NeoIO", "NeoNN", "NeoTensor",

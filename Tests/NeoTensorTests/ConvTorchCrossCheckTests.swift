@@ -112,6 +112,22 @@ final class ConvTorchCrossCheckTests: XCTestCase {
                 })
             }
         }
+        // Image ops of the Pictar renderer.
+        for shape in [[2, 3, 5, 6], [1, 2, 3, 4, 5]] {
+            cases.append(Case(name: "instanceNorm\(shape.count - 2)d", op: "instanceNorm", params: [:], inputs: [("x", r(shape) * 2 + 1)]) {
+                instanceNorm($0[0])
+            })
+        }
+        cases.append(Case(name: "pixelShuffle", op: "pixelShuffle", params: ["factor": 2], inputs: [("x", r([2, 12, 3, 4]))]) {
+            pixelShuffle($0[0], factor: 2)
+        })
+        for (shape, factors) in [([2, 3, 4, 5], [2, 3]), ([1, 2, 3, 4, 2], [1, 2, 2])] {
+            cases.append(Case(name: "upsampleNearest\(factors.count)d", op: "upsampleNearest", params: ["factors": factors],
+                              inputs: [("x", r(shape))]) { upsampleNearest($0[0], factors: factors) })
+        }
+        cases.append(Case(name: "leakyReLU", op: "leakyReLU", params: ["slope": 0.2], inputs: [("x", r([2, 3, 5, 4]))]) {
+            leakyReLU($0[0], slope: 0.2)
+        })
         return cases
     }
 

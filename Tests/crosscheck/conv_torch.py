@@ -1,4 +1,4 @@
-"""Cross-check of NeoTensor's convolution, pooling and grid-sampling ops against PyTorch (CPU, float32).
+"""Cross-check of NeoTensor's convolution, pooling, grid-sampling and image ops against PyTorch (CPU, float32).
 
 Usage: conv_torch.py FOLDER
 FOLDER holds manifest.json and .npy files written by ConvTorchCrossCheckTests.swift: for every case
@@ -54,6 +54,14 @@ def run_op(op, p, t):
     if op in ("gridSample2d", "gridSample3d"):
         return F.grid_sample(t["input"], t["grid"], mode="bilinear", padding_mode=p["padding"],
                              align_corners=p["alignCorners"])
+    if op == "instanceNorm":
+        return F.instance_norm(t["x"], eps=1e-5)
+    if op == "pixelShuffle":
+        return F.pixel_shuffle(t["x"], p["factor"])
+    if op == "upsampleNearest":
+        return F.interpolate(t["x"], scale_factor=tuple(p["factors"]), mode="nearest")
+    if op == "leakyReLU":
+        return F.leaky_relu(t["x"], p["slope"])
     raise ValueError(f"unknown op {op}")
 
 
