@@ -70,8 +70,12 @@ def gallery_photos(dest):
         src = os.path.join(os.path.dirname(skimage.__file__), "data", "astronaut.png")
         shutil.copyfile(src, os.path.join(dest, "eileen-collins.png"))
         sources.append("eileen-collins.png: scikit-image data/astronaut.png (NASA, public domain)")
+        # lfw_subset (25x25 face crops) serves the age-gate test and the distance survey; it is
+        # kept next to the models, not in the gallery.
+        shutil.copyfile(os.path.join(os.path.dirname(skimage.__file__), "data", "lfw_subset.npy"),
+                        os.path.join(os.path.dirname(os.path.abspath(dest)), "lfw_subset.npy"))
     except (ImportError, OSError) as e:
-        print(f"install_face_models: warning: astronaut.png unavailable ({e})", file=sys.stderr)
+        print(f"install_face_models: warning: scikit-image data unavailable ({e})", file=sys.stderr)
     hopper = "/usr/share/doc/facedetect/examples/grace_hopper_512x512.jpg"
     if os.path.exists(hopper):
         shutil.copyfile(hopper, os.path.join(dest, "grace-hopper.jpg"))

@@ -77,6 +77,31 @@ public struct DistanceSurvey: Sendable {
         return s
     }
 
+    /// Pair counts per distance bin of width `bin`: bin_start, same_identity, different_identity.
+    public func histogramCSV(bin: Float = 0.02) -> String {
+        var same: [Int: Int] = [:], diff: [Int: Int] = [:]
+        for p in pairs {
+            let k = Int(p.distance / bin)
+            if p.same { same[k, default: 0] += 1 } else { diff[k, default: 0] += 1 }
+        }
+        let top = (same.keys.max() ?? 0) > (diff.keys.max() ?? 0) ? (same.keys.max() ?? 0) : (diff.keys.max() ?? 0)
+        var s = "bin_start,same_identity,different_identity\n"
+        for k in 0...top { s += String(format: "%.2f", Double(Float(k) * bin)) + ",\(same[k] ?? 0),\(diff[k] ?? 0)\n" }
+        return s
+    }
+
+    /// The `count` closest different-identity pairs and the `count` farthest same-identity pairs:
+    /// the pairs a threshold gets wrong first.
+    public func extremesCSV(count: Int = 25) -> String {
+        let closeDifferent = pairs.filter { !$0.same }.sorted { $0.distance < $1.distance }.prefix(count)
+        let farSame = pairs.filter(\.same).sorted { $0.distance > $1.distance }.prefix(count)
+        var s = "kind,file_a,file_b,distance\n"
+        for (kind, list) in [("closest_different", Array(closeDifferent)), ("farthest_same", Array(farSame))] {
+            for p in list { s += "\(kind),\(samples[p.a].file),\(samples[p.b].file),\(String(format: "%.5f", Double(p.distance)))\n" }
+        }
+        return s
+    }
+
     /// One row per image: file, faces found.
     public var samplesCSV: String {
         "file,faces\n" + samples.map { "\($0.file),\($0.faces)\n" }.joined()

@@ -150,19 +150,25 @@ struct ConsentDistances: ParsableCommand {
         abstract: "Identity-embedding distances over all pairs of faces in ROOT/<identity>/<image>, with error rates at the gate's thresholds.")
     @OptionGroup var options: GovernanceOptions
     @Argument(help: "Root folder with one sub-folder per identity.") var root: String
-    @Option(name: .customLong("out"), help: "Folder for pairs.csv, images.csv and summary.json.") var output: String
+    @Option(name: .customLong("out"), help: "Folder for summary.json, histogram.csv, extremes.csv and images.csv.") var output: String
+    @Flag(name: .customLong("all-pairs"), help: "Also write pairs.csv, one row per pair (large).") var allPairs = false
 
     func run() throws {
         let analyzer = try FaceAnalyzer(files: FaceModelFiles(directory: options.models))
         let survey = try DistanceSurvey.run(root: root, analyzer: analyzer)
         try FileManager.default.createDirectory(atPath: output, withIntermediateDirectories: true)
-        try AtomicFile.write(Data(survey.pairsCSV.utf8), to: (output as NSString).appendingPathComponent("pairs.csv"))
-        try AtomicFile.write(Data(survey.samplesCSV.utf8), to: (output as NSString).appendingPathComponent("images.csv"))
+        func put(_ name: String, _ text: String) throws {
+            try AtomicFile.write(Data(text.utf8), to: (output as NSString).appendingPathComponent(name))
+        }
+        if allPairs { try put("pairs.csv", survey.pairsCSV) }
+        try put("histogram.csv", survey.histogramCSV())
+        try put("extremes.csv", survey.extremesCSV())
+        try put("images.csv", survey.samplesCSV)
         let thresholds: [Float] = [0.4, 0.45, GatePolicy.consentMatchDistance, 0.55, GatePolicy.protectedMatchDistance, 0.65, 0.7]
         let rates = thresholds.map { survey.rates(threshold: $0) }
         let enc = JSONEncoder()
         enc.outputFormatting = [.prettyPrinted, .sortedKeys]
-        try AtomicFile.write(try enc.encode(rates), to: (output as NSString).appendingPathComponent("summary.json"))
+        try put("summary.json", String(decoding: try enc.encode(rates), as: UTF8.self))
         let usable = survey.samples.filter { $0.embedding != nil }.count
         print("\(survey.samples.count) images, \(usable) with exactly one face, \(survey.pairs.count) pairs")
         for r in rates {

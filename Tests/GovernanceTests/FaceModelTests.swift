@@ -53,7 +53,6 @@ final class FaceModelTests: XCTestCase {
         let a = try embed(collins), b = try embed(try RGBImage.load(Fixture.hopper))
         XCTAssertGreaterThan(FaceAnalyzer.distance(a, b), GatePolicy.protectedMatchDistance)
         XCTAssertLessThan(FaceAnalyzer.distance(a, try embed(collins.flippedHorizontally())), GatePolicy.consentMatchDistance)
-        XCTAssertEqual(a.reduce(0) { $0 + $1 * $1 }.squareRoot(), 1, accuracy: 0.05, "dlib's embeddings have about unit norm")
     }
 
     func testAgeModelMatchesOnnxRuntime() throws {
