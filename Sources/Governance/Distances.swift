@@ -8,7 +8,9 @@ public struct DistanceSurvey: Sendable {
         public var file: String
         /// Faces the detector found; only images with exactly one are paired.
         public var faces: Int
-        public var embedding: [Float]?
+        public var embedding: [Float]? = nil
+        /// The age model's estimate (years) for the one face.
+        public var estimatedAge: Float? = nil
     }
     public struct Pair: Sendable {
         public var a: Int, b: Int
@@ -30,7 +32,7 @@ public struct DistanceSurvey: Sendable {
     public var samples: [Sample]
     public var pairs: [Pair]
 
-    public static func run(root: String, analyzer: FaceAnalyzer) throws -> DistanceSurvey {
+    public static func run(root: String, analyzer: FaceAnalyzer, age: AgeModel) throws -> DistanceSurvey {
         let fm = FileManager.default
         guard let identities = try? fm.contentsOfDirectory(atPath: root).sorted() else {
             throw GovernanceError(root, "not a readable folder")
@@ -46,8 +48,14 @@ public struct DistanceSurvey: Sendable {
                 let path = (dir as NSString).appendingPathComponent(name)
                 let image = try RGBImage.load(path)
                 let boxes = try analyzer.detect(image)
-                let embedding = boxes.count == 1 ? try analyzer.describe(image, box: boxes[0]).embedding : nil
-                samples.append(Sample(identity: identity, file: "\(identity)/\(name)", faces: boxes.count, embedding: embedding))
+                var sample = Sample(identity: identity, file: "\(identity)/\(name)", faces: boxes.count)
+                if boxes.count == 1 {
+                    let face = try analyzer.describe(image, box: boxes[0])
+                    sample.embedding = face.embedding
+                    let chip = try FaceAnalyzer.chip(image, landmarks: face.landmarks, size: AgeModel.inputSize, padding: AgeModel.chipPadding)
+                    sample.estimatedAge = try age.estimate(chip: chip)
+                }
+                samples.append(sample)
             }
         }
         var pairs: [Pair] = []
@@ -102,8 +110,10 @@ public struct DistanceSurvey: Sendable {
         return s
     }
 
-    /// One row per image: file, faces found.
+    /// One row per image: file, faces found, estimated age of the one face.
     public var samplesCSV: String {
-        "file,faces\n" + samples.map { "\($0.file),\($0.faces)\n" }.joined()
+        "file,faces,estimated_age\n" + samples.map { s in
+            "\(s.file),\(s.faces),\(s.estimatedAge.map { String(format: "%.2f", Double($0)) } ?? "")\n"
+        }.joined()
     }
 }

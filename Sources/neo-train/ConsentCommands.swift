@@ -154,8 +154,8 @@ struct ConsentDistances: ParsableCommand {
     @Flag(name: .customLong("all-pairs"), help: "Also write pairs.csv, one row per pair (large).") var allPairs = false
 
     func run() throws {
-        let analyzer = try FaceAnalyzer(files: FaceModelFiles(directory: options.models))
-        let survey = try DistanceSurvey.run(root: root, analyzer: analyzer)
+        let (analyzer, age) = try FaceModelCache.models(FaceModelFiles(directory: options.models))
+        let survey = try DistanceSurvey.run(root: root, analyzer: analyzer, age: age)
         try FileManager.default.createDirectory(atPath: output, withIntermediateDirectories: true)
         func put(_ name: String, _ text: String) throws {
             try AtomicFile.write(Data(text.utf8), to: (output as NSString).appendingPathComponent(name))
