@@ -9,8 +9,8 @@ usage: make_faces.py MODELS_DIR ROOT     (writes ROOT/faces/<identity>/ and ROOT
   scikit-image's lfw_subset: its 100 face crops (25x25 grey), upscaled 8x (bicubic) to 200x200 and
   centred on a 400x400 edge-replicated canvas so the detector sees the face with context, each with
   a mirrored and a darkened copy; identities are unknown, so each crop is its own identity;
-  the 100 non-face crops of lfw_subset, treated the same way, under ROOT/nonfaces/ (they should
-  yield no face; the survey there counts what the detector found).
+  the 100 non-face crops of lfw_subset, upscaled the same way (no copies), under ROOT/nonfaces/
+  (they should yield no face; the survey there counts what the detector found).
 """
 import os
 import sys
@@ -43,8 +43,12 @@ def main(models, root):
         save_variants(Image.open(os.path.join(gallery, name)).convert("RGB"), os.path.join(root, "faces", stem), stem, half=True)
     crops = data.lfw_subset()
     for i, crop in enumerate(crops):
-        kind, sub = ("lfw", "faces") if i < 100 else ("nonface", "nonfaces")
-        save_variants(lfw_image(crop), os.path.join(root, sub, f"{kind}-{i:03d}"), f"{kind}-{i:03d}")
+        if i < 100:
+            save_variants(lfw_image(crop), os.path.join(root, "faces", f"lfw-{i:03d}"), f"lfw-{i:03d}")
+        else:
+            folder = os.path.join(root, "nonfaces", f"nonface-{i:03d}")
+            os.makedirs(folder, exist_ok=True)
+            lfw_image(crop).save(os.path.join(folder, f"nonface-{i:03d}.png"))
     print(f"make_faces: {root}")
 
 

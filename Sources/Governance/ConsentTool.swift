@@ -41,8 +41,7 @@ public enum ConsentTool {
     static func protectedMatch(_ embedding: [Float], directory dir: String) throws -> (name: String, distance: Float)? {
         let authority = try AuthorityKey.read(file(dir, AuthorityKey.fileName))
         let galleryPath = file(dir, ProtectedGallery.fileName)
-        let gallery = try ProtectedGallery.read(galleryPath)
-        try gallery.verify(authority: authority, file: galleryPath)
+        let gallery = try ProtectedGallery.readVerified(galleryPath, authority: authority)
         return try gallery.embeddings(file: galleryPath)
             .map { ($0.name, FaceAnalyzer.distance(embedding, $0.embedding)) }
             .filter { $0.1 < GatePolicy.protectedMatchDistance }
@@ -80,21 +79,24 @@ public enum ConsentTool {
         if let p = record.signatureProblem(authority: authority) { return p }
         if let i = GovernanceDate.instant(record.issued), now < i { return "not valid before \(record.issued)" }
         if let e = GovernanceDate.instant(record.expires), now >= e { return "expired at \(record.expires)" }
-        let listPath = file(dir, RevocationList.fileName)
-        let list = try RevocationList.read(listPath)
-        try list.verify(authority: authority, file: listPath)
+        let list = try RevocationList.readVerified(file(dir, RevocationList.fileName), authority: authority)
         if let r = list.revocation(of: record.id) { return "revoked at \(r.revoked): \(r.reason)" }
         return nil
     }
 
-    /// Adds a record id to the signed revocation list.
-    public static func revoke(directory dir: String, keyPath: String?, id: String, reason: String, now: Date = Date()) throws {
+    /// The private key (default DIR/authority.key) and the public key it must belong to.
+    static func authorityPair(_ dir: String, _ keyPath: String?) throws -> (AuthoritySecret, AuthorityKey) {
         let secret = try AuthoritySecret.read(keyPath ?? file(dir, AuthoritySecret.fileName))
         let authority = try AuthorityKey.read(file(dir, AuthorityKey.fileName))
         guard authority.id == secret.id else { throw GovernanceError(dir, "the private key '\(secret.id)' is not the authority '\(authority.id)'") }
+        return (secret, authority)
+    }
+
+    /// Adds a record id to the signed revocation list.
+    public static func revoke(directory dir: String, keyPath: String?, id: String, reason: String, now: Date = Date()) throws {
+        let (secret, authority) = try authorityPair(dir, keyPath)
         let listPath = file(dir, RevocationList.fileName)
-        var list = try RevocationList.read(listPath)
-        try list.verify(authority: authority, file: listPath)
+        var list = try RevocationList.readVerified(listPath, authority: authority)
         guard list.revocation(of: id) == nil else { throw GovernanceError(id, "already revoked") }
         list.entries.append(.init(id: id, revoked: GovernanceDate.string(now), reason: reason))
         list.updated = GovernanceDate.string(now)
@@ -105,12 +107,9 @@ public enum ConsentTool {
     /// Adds the one face of `photo` to the signed protected-identity gallery.
     public static func protect(directory dir: String, keyPath: String?, photo: String, name: String, models: FaceModelFiles,
                                now: Date = Date()) throws {
-        let secret = try AuthoritySecret.read(keyPath ?? file(dir, AuthoritySecret.fileName))
-        let authority = try AuthorityKey.read(file(dir, AuthorityKey.fileName))
-        guard authority.id == secret.id else { throw GovernanceError(dir, "the private key '\(secret.id)' is not the authority '\(authority.id)'") }
+        let (secret, authority) = try authorityPair(dir, keyPath)
         let galleryPath = file(dir, ProtectedGallery.fileName)
-        var gallery = try ProtectedGallery.read(galleryPath)
-        try gallery.verify(authority: authority, file: galleryPath)
+        var gallery = try ProtectedGallery.readVerified(galleryPath, authority: authority)
         let (hash, face) = try singleFace(photo, analyzer: FaceModelCache.models(models).0)
         guard !gallery.entries.contains(where: { $0.photoSHA256 == hash }) else { throw GovernanceError(photo, "this photo is already in the gallery") }
         gallery.entries.append(.init(name: name, photoSHA256: hash, embedding: EmbeddingCoding.encode(face.embedding), added: GovernanceDate.string(now)))

@@ -87,7 +87,7 @@ public struct ConsentRecordV2: Codable, Sendable, Equatable {
 }
 
 /// The authority's signed list of revoked consent record ids.
-public struct RevocationList: Codable, Sendable, Equatable {
+public struct RevocationList: AuthoritySigned, Sendable, Equatable {
     public static let fileName = "revocations.json"
     public struct Entry: Codable, Sendable, Equatable {
         public var id: String
@@ -117,26 +117,14 @@ public struct RevocationList: Codable, Sendable, Equatable {
         }
     }
 
-    public mutating func sign(with secret: AuthoritySecret) throws {
-        key = secret.id
-        signature = try secret.sign(try signedBytes)
-    }
-
-    public func verify(authority: AuthorityKey, file: String) throws {
-        guard key == authority.id, let msg = try? signedBytes, authority.verifies(signature, msg) else {
-            throw GovernanceError(file, "revocation list is not signed by the consent authority '\(authority.id)'")
-        }
-    }
+    public static let documentName = "revocation list"
 
     public func revocation(of id: String) -> Entry? { entries.first { $0.id == id } }
-
-    public static func read(_ path: String) throws -> RevocationList { try readJSON(path, what: "revocation list") }
-    public func write(to path: String) throws { try writeJSON(self, to: path) }
 }
 
 /// The authority's signed gallery of people who must never be rendered (public figures,
 /// politicians, people who opted out): one embedding per enrolled photo.
-public struct ProtectedGallery: Codable, Sendable, Equatable {
+public struct ProtectedGallery: AuthoritySigned, Sendable, Equatable {
     public static let fileName = "protected.json"
     public struct Entry: Codable, Sendable, Equatable {
         public var name: String
@@ -167,6 +155,24 @@ public struct ProtectedGallery: Codable, Sendable, Equatable {
         }
     }
 
+    public static let documentName = "protected-identity gallery"
+
+    /// Decoded embeddings with names.
+    public func embeddings(file: String) throws -> [(name: String, embedding: [Float])] {
+        try entries.map { ($0.name, try EmbeddingCoding.decode($0.embedding, where_: "\(file): entry '\($0.name)'")) }
+    }
+
+}
+
+/// A file the consent authority signs as a whole (the revocation list, the protected gallery).
+public protocol AuthoritySigned: Codable {
+    static var documentName: String { get }
+    var key: String { get set }
+    var signature: String { get set }
+    var signedBytes: Data { get throws }
+}
+
+extension AuthoritySigned {
     public mutating func sign(with secret: AuthoritySecret) throws {
         key = secret.id
         signature = try secret.sign(try signedBytes)
@@ -174,15 +180,18 @@ public struct ProtectedGallery: Codable, Sendable, Equatable {
 
     public func verify(authority: AuthorityKey, file: String) throws {
         guard key == authority.id, let msg = try? signedBytes, authority.verifies(signature, msg) else {
-            throw GovernanceError(file, "protected-identity gallery is not signed by the consent authority '\(authority.id)'")
+            throw GovernanceError(file, "\(Self.documentName) is not signed by the consent authority '\(authority.id)'")
         }
     }
 
-    /// Decoded embeddings with names.
-    public func embeddings(file: String) throws -> [(name: String, embedding: [Float])] {
-        try entries.map { ($0.name, try EmbeddingCoding.decode($0.embedding, where_: "\(file): entry '\($0.name)'")) }
+    public static func read(_ path: String) throws -> Self { try readJSON(path, what: documentName) }
+
+    /// Reads the file and checks the authority's signature.
+    public static func readVerified(_ path: String, authority: AuthorityKey) throws -> Self {
+        let d = try read(path)
+        try d.verify(authority: authority, file: path)
+        return d
     }
 
-    public static func read(_ path: String) throws -> ProtectedGallery { try readJSON(path, what: "protected-identity gallery") }
     public func write(to path: String) throws { try writeJSON(self, to: path) }
 }

@@ -110,8 +110,7 @@ public final class Gate: Sendable {
         do {
             authority = try AuthorityKey.read(path(AuthorityKey.fileName))
             let galleryPath = path(ProtectedGallery.fileName)
-            let gallery = try ProtectedGallery.read(galleryPath)
-            try gallery.verify(authority: authority, file: galleryPath)
+            let gallery = try ProtectedGallery.readVerified(galleryPath, authority: authority)
             for (name, e) in try gallery.embeddings(file: galleryPath) {
                 for (i, f) in faces.enumerated() {
                     let d = FaceAnalyzer.distance(f.embedding, e)
@@ -160,9 +159,7 @@ public final class Gate: Sendable {
         if let issued = GovernanceDate.instant(record.issued), now < issued { return refuse("consent record \(id) is not valid before \(record.issued)") }
         if let expires = GovernanceDate.instant(record.expires), now >= expires { return refuse("consent record \(id) expired at \(record.expires)") }
         do {
-            let listPath = path(RevocationList.fileName)
-            let list = try RevocationList.read(listPath)
-            try list.verify(authority: authority, file: listPath)
+            let list = try RevocationList.readVerified(path(RevocationList.fileName), authority: authority)
             if let r = list.revocation(of: id) { return refuse("consent record \(id) was revoked at \(r.revoked): \(r.reason)") }
         } catch { return refuse("governance set-up unusable: \(error)") }
         guard record.scopes.contains(scope) else {

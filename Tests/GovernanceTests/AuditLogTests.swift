@@ -6,8 +6,7 @@ import XCTest
 /// first line where the chain breaks.
 final class AuditLogTests: XCTestCase {
     private func makeLog(_ lines: Int) throws -> (AuditLog, URL) {
-        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("neo-audit-\(UUID().uuidString.prefix(8))")
-        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        let folder = try Fixture.temporaryFolder()
         let log = AuditLog(path: folder.appendingPathComponent("audit.log").path)
         for i in 0..<lines {
             try log.append(.init(time: "2026-12-05T20:00:0\(i)Z", decision: i % 2 == 0 ? "refused" : "allowed",

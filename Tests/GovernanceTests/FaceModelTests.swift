@@ -10,10 +10,11 @@ import XCTest
 final class FaceModelTests: XCTestCase {
     override func setUpWithError() throws { try Fixture.requireModels() }
 
-    /// Tolerances: Debian's dlib 19.24 (ours) and dlib-bin 20.0 (PyPI) differ in version and BLAS,
-    /// so the embeddings agree to rounding, not bit for bit. Boxes and landmarks are integers.
-    static let embeddingComponentTolerance: Float = 2e-3
-    static let embeddingDistanceTolerance: Float = 5e-3
+    /// Tolerances: Debian's dlib 19.24 (ours) and dlib-bin 20.0.1 (PyPI) differ in version and
+    /// BLAS, so the embeddings agree to float rounding, not bit for bit (measured on the Hopper
+    /// photo: 8.5e-6 largest component difference, 3.8e-5 distance). Boxes and landmarks are integers.
+    static let embeddingComponentTolerance: Float = 1e-4
+    static let embeddingDistanceTolerance: Float = 5e-4
 
     func testEmbeddingMatchesDlibPythonBinding() throws {
         guard PythonCrossCheck.available(["dlib"]) else { throw XCTSkip("dlib Python binding (dlib-bin) not installed") }

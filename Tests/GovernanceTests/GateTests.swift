@@ -81,6 +81,11 @@ final class GateTests: XCTestCase {
         for photo in [Fixture.collins, file("flipped.png"), file("dark.png"), file("recompressed.jpg")] {
             try assertRefused(.photo(photo), consent: consent, because: "matches protected identity 'Eileen Collins'")
         }
+        // No consent can be signed for a protected face either.
+        XCTAssertThrowsError(try Fixture.sign(dir, photo: file("dark.png"), subject: "collins", out: file("collins.json"))) {
+            XCTAssertTrue("\($0)".contains("matches protected identity 'Eileen Collins'"), "\($0)")
+        }
+        XCTAssertFalse(FileManager.default.fileExists(atPath: file("collins.json")))
         // Frames sampled from a video pass the same check.
         try assertRefused(.frames(source: Fixture.collins, frames: [collins]), consent: consent,
                           because: "matches protected identity 'Eileen Collins'")

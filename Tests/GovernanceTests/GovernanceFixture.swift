@@ -21,11 +21,7 @@ enum Fixture {
         }
     }
 
-    static func temporaryFolder() throws -> URL {
-        let u = FileManager.default.temporaryDirectory.appendingPathComponent("neo-governance-\(UUID().uuidString.prefix(8))")
-        try FileManager.default.createDirectory(at: u, withIntermediateDirectories: true)
-        return u
-    }
+    static func temporaryFolder() throws -> URL { PythonCrossCheck.temporaryDirectory("governance") }
 
     /// A fresh authority in `dir` whose gallery protects `protected` (photo, name) pairs.
     static func authority(_ dir: String, protecting protected: [(String, String)] = []) throws {
