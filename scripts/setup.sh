@@ -75,10 +75,12 @@ if [ -f "$faces/age-v1.onnx" ] && [ ! -f Checkpoints/governance/protected.json ]
   python3 scripts/install_face_models.py --gallery-photos "$faces/gallery" || true
   if swift build -c release --product neo-train >/dev/null; then
     neo=$(swift build -c release --show-bin-path)/neo-train
-    "$neo" consent keygen --dir Checkpoints/governance
-    for photo in "$faces"/gallery/*; do
+    [ -f Checkpoints/governance/authority.key ] || "$neo" consent keygen --dir Checkpoints/governance
+    for photo in "$faces"/gallery/*.png "$faces"/gallery/*.jpg; do
+      [ -f "$photo" ] || continue
       name=$(basename "$photo"); name=${name%%.*}
-      "$neo" consent protect --dir Checkpoints/governance --photo "$photo" --name "$name"
+      "$neo" consent protect --dir Checkpoints/governance --photo "$photo" --name "$name" \
+        || echo "setup: warning: $photo not added to the protected gallery"
     done
   else
     echo "setup: warning: neo-train did not build; the default protected gallery was not made"
