@@ -98,7 +98,7 @@ public enum ConsentTool {
         let listPath = file(dir, RevocationList.fileName)
         var list = try RevocationList.readVerified(listPath, authority: authority)
         guard list.revocation(of: id) == nil else { throw GovernanceError(id, "already revoked") }
-        list.entries.append(.init(id: id, revoked: GovernanceDate.string(now), reason: reason))
+        list.entries.append(Revocation(id: id, revoked: GovernanceDate.string(now), reason: reason))
         list.updated = GovernanceDate.string(now)
         try list.sign(with: secret)
         try list.write(to: listPath)
@@ -112,7 +112,7 @@ public enum ConsentTool {
         var gallery = try ProtectedGallery.readVerified(galleryPath, authority: authority)
         let (hash, face) = try singleFace(photo, analyzer: FaceModelCache.models(models).0)
         guard !gallery.entries.contains(where: { $0.photoSHA256 == hash }) else { throw GovernanceError(photo, "this photo is already in the gallery") }
-        gallery.entries.append(.init(name: name, photoSHA256: hash, embedding: EmbeddingCoding.encode(face.embedding), added: GovernanceDate.string(now)))
+        gallery.entries.append(ProtectedIdentity(name: name, photoSHA256: hash, embedding: EmbeddingCoding.encode(face.embedding), added: GovernanceDate.string(now)))
         gallery.updated = GovernanceDate.string(now)
         try gallery.sign(with: secret)
         try gallery.write(to: galleryPath)

@@ -86,15 +86,10 @@ public struct ConsentRecordV2: Codable, Sendable, Equatable {
     public func write(to path: String) throws { try writeJSON(self, to: path) }
 }
 
-/// The authority's signed list of revoked consent record ids.
-public struct RevocationList: AuthoritySigned, Sendable, Equatable {
-    public static let fileName = "revocations.json"
-    public struct Entry: Codable, Sendable, Equatable {
-        public var id: String
-        public var revoked: String
-        public var reason: String
-    }
-    public var format = "neo-revocations-1"
+/// A list the consent authority signs as a whole: the revocation list and the protected gallery.
+/// The signature covers the format, key, update time and every entry's fields in order.
+public struct SignedList<Entry: SignedListEntry>: Codable, Sendable, Equatable {
+    public var format = Entry.listFormat
     public var key: String
     public var updated: String
     public var entries: [Entry]
@@ -106,73 +101,16 @@ public struct RevocationList: AuthoritySigned, Sendable, Equatable {
 
     public var signedBytes: Data {
         get throws {
-            var t = SignedText("neo-revocations-v1")
+            var t = SignedText(Entry.listFormat)
             try t.add("format", format)
             try t.add("key", key)
             try t.add("updated", updated)
-            for e in entries.sorted(by: { $0.id < $1.id }) {
-                try t.add("revoked", "\(e.id)|\(e.revoked)|\(e.reason)")
-            }
+            // A JSON array per entry, so no field's content can shift the boundary to the next.
+            for e in entries { try t.add("entry", String(decoding: try JSONEncoder().encode(e.signedFields), as: UTF8.self)) }
             return t.bytes
         }
     }
 
-    public static let documentName = "revocation list"
-
-    public func revocation(of id: String) -> Entry? { entries.first { $0.id == id } }
-}
-
-/// The authority's signed gallery of people who must never be rendered (public figures,
-/// politicians, people who opted out): one embedding per enrolled photo.
-public struct ProtectedGallery: AuthoritySigned, Sendable, Equatable {
-    public static let fileName = "protected.json"
-    public struct Entry: Codable, Sendable, Equatable {
-        public var name: String
-        public var photoSHA256: String
-        public var embedding: String
-        public var added: String
-    }
-    public var format = "neo-protected-1"
-    public var key: String
-    public var updated: String
-    public var entries: [Entry]
-    public var signature: String
-
-    public init(key: String, updated: String, entries: [Entry] = [], signature: String = "") {
-        self.key = key; self.updated = updated; self.entries = entries; self.signature = signature
-    }
-
-    public var signedBytes: Data {
-        get throws {
-            var t = SignedText("neo-protected-v1")
-            try t.add("format", format)
-            try t.add("key", key)
-            try t.add("updated", updated)
-            for e in entries {
-                try t.add("entry", "\(e.name)|\(e.photoSHA256)|\(e.embedding)|\(e.added)")
-            }
-            return t.bytes
-        }
-    }
-
-    public static let documentName = "protected-identity gallery"
-
-    /// Decoded embeddings with names.
-    public func embeddings(file: String) throws -> [(name: String, embedding: [Float])] {
-        try entries.map { ($0.name, try EmbeddingCoding.decode($0.embedding, where_: "\(file): entry '\($0.name)'")) }
-    }
-
-}
-
-/// A file the consent authority signs as a whole (the revocation list, the protected gallery).
-public protocol AuthoritySigned: Codable {
-    static var documentName: String { get }
-    var key: String { get set }
-    var signature: String { get set }
-    var signedBytes: Data { get throws }
-}
-
-extension AuthoritySigned {
     public mutating func sign(with secret: AuthoritySecret) throws {
         key = secret.id
         signature = try secret.sign(try signedBytes)
@@ -180,18 +118,72 @@ extension AuthoritySigned {
 
     public func verify(authority: AuthorityKey, file: String) throws {
         guard key == authority.id, let msg = try? signedBytes, authority.verifies(signature, msg) else {
-            throw GovernanceError(file, "\(Self.documentName) is not signed by the consent authority '\(authority.id)'")
+            throw GovernanceError(file, "\(Entry.documentName) is not signed by the consent authority '\(authority.id)'")
         }
     }
 
-    public static func read(_ path: String) throws -> Self { try readJSON(path, what: documentName) }
+    public static func read(_ path: String) throws -> SignedList { try readJSON(path, what: Entry.documentName) }
 
     /// Reads the file and checks the authority's signature.
-    public static func readVerified(_ path: String, authority: AuthorityKey) throws -> Self {
+    public static func readVerified(_ path: String, authority: AuthorityKey) throws -> SignedList {
         let d = try read(path)
         try d.verify(authority: authority, file: path)
         return d
     }
 
     public func write(to path: String) throws { try writeJSON(self, to: path) }
+}
+
+public protocol SignedListEntry: Codable, Sendable, Equatable {
+    static var listFormat: String { get }
+    static var documentName: String { get }
+    static var fileName: String { get }
+    /// The fields the signature covers, in a fixed order.
+    var signedFields: [String] { get }
+}
+
+extension SignedList {
+    public static var fileName: String { Entry.fileName }
+}
+
+/// One revoked consent record.
+public struct Revocation: SignedListEntry {
+    public static var listFormat: String { "neo-revocations-1" }
+    public static var documentName: String { "revocation list" }
+    public static var fileName: String { "revocations.json" }
+    public var id: String
+    public var revoked: String
+    public var reason: String
+    public var signedFields: [String] { [id, revoked, reason] }
+}
+
+/// The authority's signed list of revoked consent record ids.
+public typealias RevocationList = SignedList<Revocation>
+
+extension SignedList where Entry == Revocation {
+    public func revocation(of id: String) -> Revocation? { entries.first { $0.id == id } }
+}
+
+/// One enrolled photo of a person who must never be rendered.
+public struct ProtectedIdentity: SignedListEntry {
+    public static var listFormat: String { "neo-protected-1" }
+    public static var documentName: String { "protected-identity gallery" }
+    public static var fileName: String { "protected.json" }
+    public var name: String
+    public var photoSHA256: String
+    /// 128-D embedding, base64 of little-endian float32.
+    public var embedding: String
+    public var added: String
+    public var signedFields: [String] { [name, photoSHA256, embedding, added] }
+}
+
+/// The authority's signed gallery of people who must never be rendered (public figures,
+/// politicians, people who opted out): one embedding per enrolled photo.
+public typealias ProtectedGallery = SignedList<ProtectedIdentity>
+
+extension SignedList where Entry == ProtectedIdentity {
+    /// Decoded embeddings with names.
+    public func embeddings(file: String) throws -> [(name: String, embedding: [Float])] {
+        try entries.map { ($0.name, try EmbeddingCoding.decode($0.embedding, where_: "\(file): entry '\($0.name)'")) }
+    }
 }
