@@ -125,6 +125,28 @@ final class GateTests: XCTestCase {
         try assertRefused(.photo(Fixture.hopper), consent: nil, because: "no consent record given")
     }
 
+    func testEditedGalleryOrRevocationListIsRefused() throws {
+        try Fixture.authority(dir, protecting: [(Fixture.collins, "Eileen Collins")])
+        let consent = file("hopper.json")
+        try Fixture.sign(dir, photo: Fixture.hopper, subject: "hopper", out: consent)
+        // Someone removes a protected person from the gallery without the authority's key.
+        let galleryPath = (dir as NSString).appendingPathComponent(ProtectedGallery.fileName)
+        let original = try Data(contentsOf: URL(fileURLWithPath: galleryPath))
+        var gallery = try ProtectedGallery.read(galleryPath)
+        gallery.entries.removeAll()
+        try gallery.write(to: galleryPath)
+        try assertRefused(.photo(Fixture.collins), consent: consent, because: "protected-identity gallery is not signed by the consent authority")
+        try original.write(to: URL(fileURLWithPath: galleryPath))
+        // Someone empties the revocation list after a revocation.
+        let id = try ConsentRecordV2.read(consent).id
+        try ConsentTool.revoke(directory: dir, keyPath: nil, id: id, reason: "withdrawn")
+        let listPath = (dir as NSString).appendingPathComponent(RevocationList.fileName)
+        var list = try RevocationList.read(listPath)
+        list.entries.removeAll()
+        try list.write(to: listPath)
+        try assertRefused(.photo(Fixture.hopper), consent: consent, because: "revocation list is not signed by the consent authority")
+    }
+
     func testRecordUsedWithAnotherPersonsPhotoIsRefused() throws {
         try Fixture.authority(dir)
         let consent = file("hopper.json")
