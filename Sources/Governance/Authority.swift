@@ -19,6 +19,24 @@ public func sha256Hex(file path: String) throws -> String {
     return sha256Hex(data)
 }
 
+/// SHA-256 of a file, or of a folder: of the lines "relative-path SHA-256" of its files, sorted
+/// (so a dataset folder an import writes has one hash too).
+public func sha256Hex(fileOrFolder path: String) throws -> String {
+    var isDir: ObjCBool = false
+    guard FileManager.default.fileExists(atPath: path, isDirectory: &isDir) else { throw GovernanceError(path, "missing") }
+    guard isDir.boolValue else { return try sha256Hex(file: path) }
+    guard let walker = FileManager.default.enumerator(atPath: path) else { throw GovernanceError(path, "cannot list folder") }
+    var lines: [String] = []
+    while let rel = walker.nextObject() as? String {
+        let full = (path as NSString).appendingPathComponent(rel)
+        var sub: ObjCBool = false
+        if FileManager.default.fileExists(atPath: full, isDirectory: &sub), !sub.boolValue {
+            lines.append("\(rel) \(try sha256Hex(file: full))")
+        }
+    }
+    return sha256Hex(Data(lines.sorted().joined(separator: "\n").utf8))
+}
+
 /// Embeddings travel as base64 of little-endian float32, so a signature covers exact bits.
 enum EmbeddingCoding {
     static func encode(_ v: [Float]) -> String {

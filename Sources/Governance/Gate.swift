@@ -61,9 +61,9 @@ public final class Gate: Sendable {
     /// The face and age models (loaded once per process).
     public func models() throws -> (FaceAnalyzer, AgeModel) { try FaceModelCache.models(modelFiles) }
 
-    /// Runs the gate. When allowed and `output` is given, `produce` writes the output to the
-    /// temporary path it is handed; the gate hashes it, logs the decision, then renames it into
-    /// place. Refused, failed or unlogged decisions leave no file at `output`.
+    /// Runs the gate. When allowed and `output` is given, `produce` writes the output (a file or
+    /// a folder) to the temporary path it is handed; the gate hashes it, logs the decision, then
+    /// renames it into place. Refused, failed or unlogged decisions leave nothing at `output`.
     public func authorize(_ input: GateInput, consent consentPath: String?, scope: ConsentScope,
                           output: String? = nil, now: Date = Date(),
                           produce: ((GateApproval, String) throws -> Void)? = nil) -> GateDecision {
@@ -187,9 +187,9 @@ public final class Gate: Sendable {
             temporary = tmp
             do {
                 try produce(approval, tmp)
-                outputHash = try sha256Hex(file: tmp)
+                outputHash = try sha256Hex(fileOrFolder: tmp)
             } catch {
-                unlink(tmp)
+                try? FileManager.default.removeItem(atPath: tmp)
                 return refuse("allowed, but making the output failed: \(error)")
             }
         }
@@ -198,13 +198,13 @@ public final class Gate: Sendable {
             try auditLog.append(.init(time: GovernanceDate.string(now), decision: "allowed", reason: reason,
                                       scope: scope.rawValue, inputs: inputHashes, consent: id, output: outputHash))
         } catch {
-            if let temporary { unlink(temporary) }
+            if let temporary { try? FileManager.default.removeItem(atPath: temporary) }
             return GateDecision(allowed: false, reason: "refused: the audit log could not be written: \(error)", consentId: id,
                                 outputSHA256: nil, estimatedAge: estimatedAge)
         }
         if let temporary, let output {
             guard rename(temporary, output) == 0 else {
-                unlink(temporary)
+                try? FileManager.default.removeItem(atPath: temporary)
                 return GateDecision(allowed: false, reason: "\(output): cannot move the output into place: \(String(cString: strerror(errno)))",
                                     consentId: id, outputSHA256: nil, estimatedAge: estimatedAge)
             }

@@ -204,6 +204,36 @@ final class GateTests: XCTestCase {
     }
 }
 
+extension GateTests {
+    func testFolderOutputsAreHashedAndFailedOutputsLeaveNothing() throws {
+        try Fixture.authority(dir)
+        let consent = file("hopper.json")
+        try Fixture.sign(dir, photo: Fixture.hopper, subject: "hopper", scopes: [.train], out: consent)
+        let gate = Gate(directory: dir, models: Fixture.models)
+        let dataset = file("dataset")
+        let d = gate.authorize(.frames(source: Fixture.hopper, frames: [try RGBImage.load(Fixture.hopper)]), consent: consent,
+                               scope: .train, output: dataset) { a, tmp in
+            try FileManager.default.createDirectory(atPath: tmp, withIntermediateDirectories: true)
+            try a.faces[0].chip.save((tmp as NSString).appendingPathComponent("face.png"))
+            try Data("clip".utf8).write(to: URL(fileURLWithPath: (tmp as NSString).appendingPathComponent("clip.txt")))
+        }
+        XCTAssertTrue(d.allowed, d.reason)
+        XCTAssertEqual(try gate.auditLog.entries().last?.output, try sha256Hex(fileOrFolder: dataset))
+        // An output step that fails leaves nothing behind and is logged as refused.
+        struct Broken: Error {}
+        let failed = file("failed")
+        let f = gate.authorize(.photo(Fixture.hopper), consent: consent, scope: .train, output: failed) { _, tmp in
+            try Data("partial".utf8).write(to: URL(fileURLWithPath: tmp))
+            throw Broken()
+        }
+        XCTAssertFalse(f.allowed)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: failed))
+        XCTAssertEqual(try gate.auditLog.entries().last?.decision, "refused")
+        let leftovers = try FileManager.default.contentsOfDirectory(atPath: folder.path).filter { $0.contains("failed") }
+        XCTAssertEqual(leftovers, [], "temporary output left behind")
+    }
+}
+
 /// A face the age model estimates as young: the face crops of scikit-image's `lfw_subset`
 /// (25×25 grey, adults) upscaled 8× are read as 15–24 years old (see docs/governance.md), so
 /// the first such crop under the threshold serves; which one is decided by the model itself.
