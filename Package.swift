@@ -17,6 +17,7 @@ let package = Package(
         .library(name: "NeoIO", targets: ["NeoIO"]),
         .library(name: "NeoTrain", targets: ["NeoTrain"]),
         .library(name: "NeoExport", targets: ["NeoExport"]),
+        .library(name: "Governance", targets: ["Governance"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -53,15 +54,29 @@ let package = Package(
             "Pictar",
             .product(name: "TOMLKit", package: "TOMLKit"),
         ]),
-        // ONNX and safetensors export of trained models (Sources/NeoExport/ONNX/onnx.pb.swift is
-        // generated once and committed, so building needs no protoc).
+        // The ONNX protobuf schema as Swift (Sources/ONNXProto/onnx.pb.swift is generated once and
+        // committed, so building needs no protoc); export writes it, Governance reads it.
+        .target(name: "ONNXProto", dependencies: [.product(name: "SwiftProtobuf", package: "swift-protobuf")]),
+        // ONNX and safetensors export of trained models.
         .target(name: "NeoExport", dependencies: [
-            "NeoTensor", "NeoNN", "NeoIO", "Vocal", "RewardModel",
+            "NeoTensor", "NeoNN", "NeoIO", "Vocal", "RewardModel", "ONNXProto",
             .product(name: "SwiftProtobuf", package: "swift-protobuf"),
             .product(name: "TOMLKit", package: "TOMLKit"),
         ]),
+        // C shim over Debian's dlib (libdlib-dev): face detection, landmarks, aligned chips, identity
+        // embeddings, PNG/JPEG decoding. dlib's own link line (pkg-config dlib-1) names these libraries.
+        .target(name: "CDlibShim", cxxSettings: [.unsafeFlags(["-std=c++17", "-O2"])],
+                linkerSettings: [.linkedLibrary("dlib"), .linkedLibrary("png"), .linkedLibrary("jpeg"),
+                                 .linkedLibrary("blas"), .linkedLibrary("lapack"), .linkedLibrary("stdc++")]),
+        // Consent v2, protected identities, the age model and the gate every photo and video passes.
+        .target(name: "Governance", dependencies: [
+            "NeoTensor", "NeoNN", "NeoIO", "ONNXProto", "CDlibShim",
+            .product(name: "Crypto", package: "swift-crypto"),
+            .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+        ], swiftSettings: kernelSettings),
         .executableTarget(name: "neo-train", dependencies: [
             "NeoTrain", "NeoExport",
+            "Governance",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
@@ -92,8 +107,9 @@ let package = Package(
             "NeoTestSupport", "neo-train",
         ]),
         .testTarget(name: "NeoExportTests", dependencies: [
-            "NeoExport", "RewardModel", "Vocal", "NeoIO", "NeoNN", "NeoTensor", "NeoTestSupport", "neo-train",
+            "NeoExport", "ONNXProto", "RewardModel", "Vocal", "NeoIO", "NeoNN", "NeoTensor", "NeoTestSupport", "neo-train",
         ]),
+        .testTarget(name: "GovernanceTests", dependencies: ["Governance", "NeoIO", "NeoTensor", "NeoTestSupport", "neo-train"]),
     ],
     swiftLanguageModes: [.v6]
 )

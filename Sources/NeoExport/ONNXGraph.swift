@@ -1,6 +1,7 @@
 import Foundation
 import NeoNN
 import NeoTensor
+import ONNXProto
 import SwiftProtobuf
 
 /// A tensor flowing through an ONNX graph under construction: the name of a graph input, an

@@ -8,7 +8,7 @@ struct NeoTrainCLI: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "neo-train",
         abstract: "Train talking-head models on the CPU.",
-        subcommands: [Pretrain.self, GRPO.self, DataGroup.self, Sample.self, Eval.self, Inspect.self, Plot.self, Bench.self, Demo.self, Reward.self, Export.self]
+        subcommands: [Pretrain.self, GRPO.self, DataGroup.self, Sample.self, Eval.self, Inspect.self, Plot.self, Bench.self, Demo.self, Reward.self, Export.self, ConsentGroup.self]
     )
 }
 

@@ -3,6 +3,7 @@ import NeoExport
 import NeoNN
 import NeoTensor
 import NeoTestSupport
+import ONNXProto
 import Vocal
 import XCTest
 

@@ -4,6 +4,7 @@ import NeoIO
 import NeoNN
 import NeoTensor
 import NeoTestSupport
+import ONNXProto
 import Vocal
 import XCTest
 
