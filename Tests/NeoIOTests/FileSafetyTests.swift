@@ -86,13 +86,13 @@ final class FileSafetyTests: XCTestCase {
         child.waitUntilExit()
         let dead = child.processIdentifier, live = getpid()
         let fm = FileManager.default
-        fm.createFile(atPath: dir + "/.shard-000.h5.tmp-\(dead)", contents: Data([1]))
+        _ = fm.createFile(atPath: dir + "/.shard-000.h5.tmp-\(dead)", contents: Data([1]))
         try fm.createDirectory(atPath: dir + "/.ds.partial-\(dead)/sub", withIntermediateDirectories: true)
-        fm.createFile(atPath: dir + "/.ds.partial-\(dead)/sub/x", contents: Data([1]))
-        fm.createFile(atPath: dir + "/.mine.h5.tmp-\(live)", contents: Data([1]))
-        fm.createFile(atPath: dir + "/.init.tmp-1", contents: Data([1]))   // pid 1 is alive
-        fm.createFile(atPath: dir + "/shard-000.h5", contents: Data([1]))
-        fm.createFile(atPath: dir + "/.hidden", contents: Data([1]))
+        _ = fm.createFile(atPath: dir + "/.ds.partial-\(dead)/sub/x", contents: Data([1]))
+        _ = fm.createFile(atPath: dir + "/.mine.h5.tmp-\(live)", contents: Data([1]))
+        _ = fm.createFile(atPath: dir + "/.init.tmp-1", contents: Data([1]))   // pid 1 is alive
+        _ = fm.createFile(atPath: dir + "/shard-000.h5", contents: Data([1]))
+        _ = fm.createFile(atPath: dir + "/.hidden", contents: Data([1]))
         let removed = AtomicFile.removeStaleTemporaries(in: dir).map { ($0 as NSString).lastPathComponent }.sorted()
         XCTAssertEqual(removed, [".ds.partial-\(dead)", ".shard-000.h5.tmp-\(dead)"])
         XCTAssertEqual(try fm.contentsOfDirectory(atPath: dir).sorted(), [".hidden", ".init.tmp-1", ".mine.h5.tmp-\(live)", "shard-000.h5"])
@@ -106,14 +106,14 @@ final class FileSafetyTests: XCTestCase {
         let path = dir + "/a.bin"
         let tmp = AtomicFile.temporaryPath(for: path)
         XCTAssertTrue(PendingTemporaries.shared.current.contains(tmp))
-        FileManager.default.createFile(atPath: tmp, contents: Data([1, 2]))
+        _ = FileManager.default.createFile(atPath: tmp, contents: Data([1, 2]))
         try AtomicFile.commit(temporary: tmp, to: path)
         XCTAssertFalse(PendingTemporaries.shared.current.contains(tmp))
         try AtomicFile.write(Data([3]), to: dir + "/b.bin")
         XCTAssertFalse(PendingTemporaries.shared.current.contains { $0.hasPrefix(dir) })
         // An abandoned temporary is deleted by deleteAll.
         let t2 = AtomicFile.temporaryPath(for: dir + "/c.bin")
-        FileManager.default.createFile(atPath: t2, contents: Data([1]))
+        _ = FileManager.default.createFile(atPath: t2, contents: Data([1]))
         XCTAssertGreaterThanOrEqual(PendingTemporaries.shared.deleteAll(), 1)
         XCTAssertFalse(FileManager.default.fileExists(atPath: t2))
     }

@@ -184,9 +184,6 @@ public enum PictarBenchmark {
                                 discriminatorParameters: disc.parameterCount, batch: b, render: render,
                                 ours: Step(seconds: VocalBenchmark.median(times), allSeconds: times, cpuSeconds: VocalBenchmark.median(cpu)))
 
-            guard let script = torchScript else { result.torchUnavailable = "no PyTorch script given"; return result }
-            guard FileManager.default.fileExists(atPath: script) else { result.torchUnavailable = "\(script) not found"; return result }
-            guard let python = Subprocess.find("python3") else { result.torchUnavailable = "python3 not found"; return result }
             bundle["in.source"] = source; bundle["in.driving"] = driving
             bundle["in.driving_motion"] = batchData.drivingMotion!; bundle["in.source_motion"] = batchData.sourceMotion!
             bundle["in.eq_affine"] = eq.affine; bundle["in.eq_grid"] = eq.grid
@@ -194,15 +191,10 @@ public enum PictarBenchmark {
             bundle["out.loss"] = reference.loss.detach().reshape([1])
             bundle.merge(gradients) { a, _ in a }
             let configText = String(decoding: try JSONEncoder().encode(config), as: UTF8.self)
-            let path = FileManager.default.temporaryDirectory.appendingPathComponent("neo-bench-pictar-\(UUID().uuidString).safetensors").path
-            defer { try? FileManager.default.removeItem(atPath: path) }
-            try SafeTensors.write(bundle, metadata: ["config": configText, "lr": "\(lr)"], to: path)
-            let (status, output) = Subprocess.run(python, [script, path, "--repeats", "\(reps)", "--threads", "\(threads)"])
-            guard status == 0, let line = output.split(separator: "\n").last(where: { $0.hasPrefix("{") }),
-                  let json = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any],
-                  let torchStep = json["stepSeconds"] as? Double else {
-                result.torchUnavailable = "\(script) failed (status \(status)): " + CommandLineError.oneLine(String(output.suffix(400)))
-                return result
+            let json: [String: Any], torchStep: Double
+            switch try TorchReference.run(script: torchScript, bundle: bundle, configText: configText, lr: lr, repeats: reps, threads: threads) {
+            case .unavailable(let reason): result.torchUnavailable = reason; return result
+            case .ran(let output, let seconds): json = output; torchStep = seconds
             }
             result.torch = Step(seconds: torchStep, allSeconds: json["allStepSeconds"] as? [Double] ?? [torchStep],
                                 cpuSeconds: json["stepCPUSeconds"] as? Double)

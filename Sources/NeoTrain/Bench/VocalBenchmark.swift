@@ -221,18 +221,6 @@ public enum VocalBenchmark {
     /// velocity's agreement, or why it could not run.
     static func compareWithTorch(_ result: inout Result, script torchScript: String?, bundle: [String: Tensor], config: VocalConfig,
                                  lr: Double, repeats: Int, threads: Int) throws {
-    guard let script = torchScript else {
-        result.torchUnavailable = "no PyTorch script given"
-        return
-    }
-    guard FileManager.default.fileExists(atPath: script) else {
-        result.torchUnavailable = "\(script) not found"
-        return
-    }
-    guard let python = Subprocess.find("python3") else {
-        result.torchUnavailable = "python3 not found"
-        return
-    }
     let configJSON: [String: Any] = [
         "latent_dim": config.latentDim, "width": config.width, "depth": config.depth, "heads": config.heads, "mlp_hidden": config.mlpHidden,
         "prefix_frames": config.prefixFrames, "emotion_count": config.emotionCount, "identity_dim": config.identityDim,
@@ -240,15 +228,10 @@ public enum VocalBenchmark {
         "rotary_base": config.rotaryBase,
     ]
     let configText = String(decoding: try JSONSerialization.data(withJSONObject: configJSON, options: [.sortedKeys]), as: UTF8.self)
-    let path = FileManager.default.temporaryDirectory.appendingPathComponent("neo-bench-vocal-\(UUID().uuidString).safetensors").path
-    defer { try? FileManager.default.removeItem(atPath: path) }
-    try SafeTensors.write(bundle, metadata: ["config": configText, "lr": "\(lr)"], to: path)
-    let (status, output) = Subprocess.run(python, [script, path, "--repeats", "\(repeats)", "--threads", "\(threads)"])
-    guard status == 0, let line = output.split(separator: "\n").last(where: { $0.hasPrefix("{") }),
-          let json = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any],
-          let torchStep = json["stepSeconds"] as? Double else {
-        result.torchUnavailable = "bench_vocal_torch.py failed (status \(status)): " + CommandLineError.oneLine(String(output.suffix(400)))
-        return
+    let json: [String: Any], torchStep: Double
+    switch try TorchReference.run(script: torchScript, bundle: bundle, configText: configText, lr: lr, repeats: repeats, threads: threads) {
+    case .unavailable(let reason): result.torchUnavailable = reason; return
+    case .ran(let output, let seconds): json = output; torchStep = seconds
     }
     result.torch = Timing(stepSeconds: torchStep, allStepSeconds: json["allStepSeconds"] as? [Double] ?? [torchStep],
                           stepCPUSeconds: json["stepCPUSeconds"] as? Double, threads: json["threads"] as? Int ?? threads)
