@@ -79,6 +79,50 @@ def write_safetensors(path, tensors, metadata):
             f.write(b)
 
 
+def choose_keypoints(v, tri_part, tris, names, off, idx, delta):
+    """Vertex index of each of the 21 motion keypoints (NeoData's FaceKeypoint order). Left means
+    −x, the viewer's left when the face looks at the camera (ARKit "Right" units)."""
+    part = np.full(len(v), -1)
+    for p in range(6):
+        part[tris[tri_part == p].ravel()] = p
+    skin = part == 0
+
+    def unit(name):
+        i = names.index(name)
+        d = np.zeros_like(v)
+        d[idx[off[i]:off[i + 1]].astype(int)] = delta[off[i]:off[i + 1]]
+        return d
+
+    def best(score, mask):
+        score = np.where(mask, score, -np.inf)
+        return int(np.argmax(score))
+
+    mid = skin & (np.abs(v[:, 0]) < 1e-3)
+    jaw = unit("jawOpen")[:, 1]
+    eye_y = v[part == 1, 1].mean()
+    kp = [0] * 21
+    kp[0] = best(v[:, 2] - 4 * np.abs(v[:, 1] - (eye_y + 0.5)), mid)                      # forehead
+    kp[18] = best(v[:, 2] - 4 * np.abs(v[:, 1] - (eye_y + 0.05)), mid)                    # glabella
+    kp[5] = best(v[:, 2], mid & (v[:, 1] > eye_y - 0.7) & (v[:, 1] < eye_y))              # nose tip
+    lower = mid & (jaw < -0.3) & (v[:, 1] > 6.5)
+    upper = mid & (jaw > -0.05) & (v[:, 1] > 6.6) & (v[:, 1] < 6.75)
+    kp[12] = best(v[:, 2], lower)                                                         # lower lip (outer)
+    kp[14] = best(v[:, 2], upper)                                                         # upper lip (outer)
+    kp[17] = best(v[:, 1], lower)                                                         # lower inner lip at the seam
+    kp[6] = best(v[:, 2] - 2 * np.abs(v[:, 1] - (v[kp[12], 1] - 0.2)), mid & (jaw < -0.2))  # chin
+    for side, sign, arkit in ((0, -1, "Right"), (1, 1, "Left")):
+        half = skin & (sign * v[:, 0] > 0.02)
+        kp[[1, 3][side]] = best(unit("browInnerUp")[:, 1], half)
+        kp[[2, 4][side]] = best(unit("browOuterUp" + arkit)[:, 1], half)
+        kp[[7, 8][side]] = best(v[:, 2] - 4 * np.abs(v[:, 1] - (eye_y - 0.45)) - 4 * np.abs(v[:, 0] - sign * 0.5), half)
+        kp[[9, 10][side]] = best(v[:, 2], part == (2 if sign < 0 else 1))
+        kp[[11, 15][side]] = best(-unit("eyeBlink" + arkit)[:, 1], half)
+        below = half & (v[:, 1] < eye_y) & (np.abs(v[:, 0] - sign * 0.31) < 0.1)
+        kp[[13, 16][side]] = best(unit("eyeSquint" + arkit)[:, 1], below)
+        kp[[19, 20][side]] = best(np.abs(unit("mouthSmile" + arkit)).sum(1) + 0 * v[:, 0], half & (np.abs(v[:, 1] - v[kp[17], 1]) < 0.1) & (v[:, 2] > 1.3))
+    return np.array(kp)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--wheel", required=True)
@@ -149,10 +193,11 @@ def main():
     if len(unit_names) != 52:
         sys.exit("convert_head: a face unit moves no head vertex")
 
+    keypoints = choose_keypoints(verts[used], np.array(tri_part), np.array(tris), unit_names, unit_off, unit_idx, unit_delta)
     joints = np.array([verts[group_vertices(j)].mean(0) for j in JOINTS])
     tensors = {
         "vertices": verts[used], "uvs": np.array(uvs)[used_uv], "faces": np.array(tris), "face_uvs": np.array(tri_uv),
-        "face_parts": np.array(tri_part), "source_index": np.array(used), "joints": joints,
+        "face_parts": np.array(tri_part), "source_index": np.array(used), "joints": joints, "keypoints": keypoints,
         "unit_offsets": unit_off, "unit_index": unit_idx, "unit_delta": unit_delta,
         "shape_offsets": shape_off, "shape_index": shape_idx, "shape_delta": shape_delta,
     }
