@@ -39,8 +39,11 @@ let package = Package(
         .target(name: "NeoIO", dependencies: ["NeoTensor", "NeoNN", "CHDF5", "CZstd"]),
         .target(name: "NeoAudio", dependencies: ["NeoTensor", "NeoNN", "NeoIO", "CBLAS", "CSndfile", "CFFTW", "CSoxr"],
                 swiftSettings: kernelSettings),
+        // Software renderer of the talking head (rasteriser, shading, identities); below NeoData.
+        .target(name: "HeadRender", dependencies: ["NeoTensor"], swiftSettings: kernelSettings),
         .target(name: "NeoData", dependencies: [
             "NeoTensor", "NeoIO", "NeoAudio", "CEspeak",
+            "HeadRender",
             .product(name: "Crypto", package: "swift-crypto"),
         ]),
         .target(name: "Vocal", dependencies: ["NeoTensor", "NeoNN"], swiftSettings: kernelSettings),
@@ -71,6 +74,7 @@ let package = Package(
         .testTarget(name: "NeoNNTests", dependencies: ["NeoNN", "NeoTestSupport"]),
         .testTarget(name: "NeoIOTests", dependencies: ["NeoIO", "NeoTestSupport"]),
         .testTarget(name: "NeoAudioTests", dependencies: ["NeoAudio", "NeoTestSupport"]),
+        .testTarget(name: "HeadRenderTests", dependencies: ["HeadRender", "NeoData", "NeoIO", "NeoTestSupport"]),
         .testTarget(name: "NeoDataTests", dependencies: ["NeoData", "NeoTestSupport"]),
         .testTarget(name: "VocalTests", dependencies: ["Vocal", "NeoTestSupport"]),
         .testTarget(name: "RewardModelTests", dependencies: ["RewardModel", "NeoTestSupport"]),

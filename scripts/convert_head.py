@@ -33,8 +33,8 @@ PARTS = {"body": 0, "helper-l-eye": 1, "helper-r-eye": 2, "helper-upper-teeth": 
          "helper-lower-teeth": 4, "helper-tongue": 5}
 JOINTS = ["joint-neck", "joint-head", "joint-jaw", "joint-l-eye", "joint-r-eye", "joint-mouth"]
 SHAPE_DIRS = ["head", "nose", "mouth", "ears", "chin", "cheek", "forehead", "eyebrows", "eyes"]
-# Head region of the body mesh: above the shoulders and inside the neck's width.
-NECK_CUT_Y, NECK_HALF_WIDTH = 5.25, 0.95
+# Head region of the body mesh: the neck above the shoulders, and the head (ears included).
+NECK_CUT_Y, NECK_HALF_WIDTH, HEAD_Y, HEAD_HALF_WIDTH = 5.25, 0.62, 6.5, 0.95
 
 
 def read_obj(text):
@@ -137,7 +137,8 @@ def main():
         return np.concatenate([np.arange(a, b + 1) for a, b in groups[name]])
 
     # Faces of the kept parts; body faces only where every corner lies in the head region.
-    head = (verts[:, 1] > NECK_CUT_Y) & (np.abs(verts[:, 0]) < NECK_HALF_WIDTH)
+    ax = np.abs(verts[:, 0])
+    head = (verts[:, 1] > NECK_CUT_Y) & ((ax < NECK_HALF_WIDTH) | ((verts[:, 1] > HEAD_Y) & (ax < HEAD_HALF_WIDTH)))
     kept_faces = []
     for group, vs, ts in faces:
         if group not in PARTS:

@@ -29,8 +29,11 @@ struct DataSynth: ParsableCommand {
     @Option(help: "Worker threads.")
     var threads = 2
 
+    @Option(help: "Also render frames of this side (64, 128 or 256 px) into the shards; needs the head model from scripts/setup.sh.")
+    var video: Int?
+
     func run() throws {
-        print(try DataCommand.synth(identities: identities, minutes: minutes, seed: seed, out: out, threads: threads))
+        print(try DataCommand.synth(identities: identities, minutes: minutes, seed: seed, out: out, threads: threads, video: video))
     }
 }
 

@@ -6,13 +6,13 @@ import NeoData
 /// thrown with one-line descriptions.
 public enum DataCommand {
     /// `data synth`: the synthetic performer corpus.
-    public static func synth(identities: Int, minutes: Double, seed: Int, out: String, threads: Int = 2) throws -> String {
+    public static func synth(identities: Int, minutes: Double, seed: Int, out: String, threads: Int = 2, video: Int? = nil) throws -> String {
         guard identities >= 1 else { throw TrainError("--identities: expected an integer ≥ 1, got \(identities)") }
         guard minutes > 0 && minutes.isFinite else { throw TrainError("--minutes: expected a positive number, got \(minutes)") }
         guard seed >= 0 else { throw TrainError("--seed: expected an integer ≥ 0, got \(seed)") }
         let start = DispatchTime.now().uptimeNanoseconds
         let report = try SyntheticPerformer.synthesize(identities: identities, minutes: minutes, seed: UInt64(seed), out: out,
-                                                       threads: threads) { line in
+                                                       threads: threads, videoSize: video) { line in
             FileHandle.standardOutput.write(Data(("  " + line + "\n").utf8))
         }
         let elapsed = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
