@@ -33,6 +33,7 @@ let package = Package(
         .systemLibrary(name: "CFFTW", pkgConfig: "fftw3f", providers: [.apt(["libfftw3-dev"])]),
         .systemLibrary(name: "CSoxr", pkgConfig: "soxr", providers: [.apt(["libsoxr-dev"])]),
         .systemLibrary(name: "CEspeak", pkgConfig: "espeak-ng", providers: [.apt(["libespeak-ng-dev"])]),
+        .systemLibrary(name: "CPNG", pkgConfig: "libpng", providers: [.apt(["libpng-dev"])]),
 
         .target(name: "NeoTensor", dependencies: ["CBLAS"], swiftSettings: kernelSettings),
         .target(name: "NeoNN", dependencies: ["NeoTensor"], swiftSettings: kernelSettings),
@@ -43,7 +44,7 @@ let package = Package(
         .target(name: "HeadRender", dependencies: ["NeoTensor"], swiftSettings: kernelSettings),
         .target(name: "NeoData", dependencies: [
             "NeoTensor", "NeoIO", "NeoAudio", "CEspeak",
-            "HeadRender",
+            "HeadRender", "CPNG",
             .product(name: "Crypto", package: "swift-crypto"),
         ]),
         .target(name: "Vocal", dependencies: ["NeoTensor", "NeoNN"], swiftSettings: kernelSettings),

@@ -64,3 +64,9 @@ if [ ! -f "$head_asset" ] && command -v python3 >/dev/null 2>&1; then
       || echo "setup: warning: head conversion failed; tests needing the head asset will be skipped"
   fi
 fi
+
+# PNG writing for the face-video previews (contact sheets).
+if ! dpkg -s libpng-dev >/dev/null 2>&1; then
+  echo "setup: installing Debian package libpng-dev"
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libpng-dev >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libpng-dev >/dev/null; }
+fi

@@ -82,7 +82,7 @@ public struct HeadIdentity: Sendable, Equatable {
         // Skin from a range of tones (the ethnicity mixture shifts the draw), with a sun tint.
         let tones: [SIMD3<Float>] = [[0.80, 0.60, 0.50], [0.70, 0.50, 0.40], [0.56, 0.37, 0.27], [0.40, 0.25, 0.16],
                                      [0.25, 0.15, 0.09], [0.14, 0.08, 0.05]]
-        let darkness = min(0.999, max(0, mix[0] * u(0.6, 1.0) + mix[1] * u(0.0, 0.35) + mix[2] * u(0, 0.3) + u(-0.1, 0.1)))
+        let darkness = min(0.999, max(0, 0.1 + 0.75 * mix[0] + 0.25 * mix[1] + u(-0.2, 0.25)))
         let pos = darkness * Float(tones.count - 1)
         let lo = Int(pos), f = pos - Float(lo)
         var skin = tones[lo] * (1 - f) + tones[min(tones.count - 1, lo + 1)] * f
@@ -91,7 +91,9 @@ public struct HeadIdentity: Sendable, Equatable {
         // Hair: natural colours; grey with age.
         let hairs: [SIMD3<Float>] = [[0.02, 0.015, 0.01], [0.06, 0.035, 0.02], [0.15, 0.08, 0.04], [0.35, 0.2, 0.08],
                                      [0.55, 0.38, 0.18], [0.45, 0.12, 0.04], [0.7, 0.68, 0.65]]
-        var hair = old > 0.4 ? hairs[6] : hairs[g.nextInt(6)]
+        // Mostly dark and brown, sometimes blond or red.
+        let hairPick = [0, 0, 0, 1, 1, 1, 2, 2, 2, 3, 4, 5][g.nextInt(12)]
+        var hair = old > 0.4 ? hairs[6] : hairs[hairPick]
         hair *= u(0.8, 1.2)
         let bald = male > 0.5 && g.nextUniform() < 0.12
         let irises: [SIMD3<Float>] = [[0.12, 0.06, 0.02], [0.25, 0.13, 0.05], [0.18, 0.28, 0.45], [0.2, 0.3, 0.15],
@@ -111,7 +113,7 @@ public struct HeadIdentity: Sendable, Equatable {
             lightDirection: light / (light * light).sum().squareRoot(),
             lightColour: SIMD3(1 + 0.08 * warm, 1, 1 - 0.12 * warm) * u(0.9, 1.2), fill: u(0.15, 0.45), ambient: u(0.18, 0.32),
             backgroundTop: bgHue * u(0.6, 1.2), backgroundBottom: SIMD3(u(0.05, 0.7), u(0.05, 0.7), u(0.05, 0.7)) * u(0.4, 1),
-            backgroundSpots: spots, cameraDistance: u(9.5, 12), fieldOfView: u(0.2, 0.26),
+            backgroundSpots: spots, cameraDistance: u(8.5, 10.5), fieldOfView: u(0.2, 0.26),
             frameOffset: SIMD2(u(-0.04, 0.04), u(-0.04, 0.03)))
     }
 }

@@ -6,7 +6,7 @@ struct DataGroup: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "data",
         abstract: "Make, inspect and import datasets; cache audio features.",
-        subcommands: [DataSynth.self, DataStats.self, DataImport.self, DataFeatures.self])
+        subcommands: [DataSynth.self, DataStats.self, DataImport.self, DataFeatures.self, DataPreview.self])
 }
 
 struct DataSynth: ParsableCommand {
@@ -108,5 +108,37 @@ struct DataFeatures: ParsableCommand {
         case (nil, _?, nil): throw TrainError("data features: --out goes with --audio FILE")
         default: throw TrainError("data features: give either --audio FILE --out FILE.h5, or --dataset DIR")
         }
+    }
+}
+
+struct DataPreview: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "preview",
+        abstract: "Contact sheet (identities × frames, PNG) of a video dataset, and one clip as mp4 with its audio.")
+
+    @Argument(help: "Dataset folder with video (data synth --video).")
+    var folder: String
+
+    @Option(help: "Contact sheet PNG to write.")
+    var out: String?
+
+    @Option(help: "Identities on the sheet (first clip of each).")
+    var identities = 24
+
+    @Option(help: "Frames per identity, evenly spaced over its clip.")
+    var frames = 4
+
+    @Flag(help: "Draw the 21 keypoints (lips red).")
+    var keypoints = false
+
+    @Option(help: "Write one clip as mp4 with its audio (ffmpeg).")
+    var mp4: String?
+
+    @Option(help: "Clip id for --mp4 (default: the first clip with video).")
+    var clip: String?
+
+    func run() throws {
+        print(try FacePreview.run(folder: folder, out: out, identities: identities, frames: frames, keypoints: keypoints,
+                                  mp4: mp4, clip: clip))
     }
 }
