@@ -52,6 +52,7 @@ let package = Package(
         .target(name: "KineticGRPO", dependencies: ["NeoTensor", "NeoNN", "Vocal", "RewardModel"], swiftSettings: kernelSettings),
         .target(name: "NeoTrain", dependencies: [
             "NeoTensor", "NeoNN", "NeoIO", "NeoAudio", "NeoData", "Vocal", "RewardModel", "KineticGRPO",
+            "HeadRender",
             .product(name: "TOMLKit", package: "TOMLKit"),
         ]),
         // ONNX and safetensors export of trained models (Sources/NeoExport/ONNX/onnx.pb.swift is

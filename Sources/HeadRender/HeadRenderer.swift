@@ -237,7 +237,8 @@ public final class HeadRenderer: @unchecked Sendable {
     /// keeping per sample the nearest triangle (1/w largest) and its screen barycentrics.
     func rasterise() {
         let side = ss
-        let bands = min(threads * 4, side)
+        // One band per thread: every band walks all triangles, so more bands only add setup work.
+        let bands = min(threads, side)
         let tris = model.faces.count / 3
         depth.withUnsafeMutableBufferPointer { db in
             triangle.withUnsafeMutableBufferPointer { tb in
