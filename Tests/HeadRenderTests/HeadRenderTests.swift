@@ -9,7 +9,9 @@ import NeoTensor
 final class HeadRenderTests: XCTestCase {
     static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
 
-    func model() throws -> HeadModel {
+    func model() throws -> HeadModel { try HeadRenderTests.headModel() }
+
+    static func headModel() throws -> HeadModel {
         let path = HeadRenderTests.root.appendingPathComponent(HeadAsset.defaultPath).path
         guard FileManager.default.fileExists(atPath: path) else {
             throw XCTSkip("head model missing at \(path): \(HeadAsset.setupHint)")
@@ -124,5 +126,61 @@ final class HeadRenderTests: XCTestCase {
         print("lip opening: pixels vs motion r = \(r2), pixel gap range \(pixels.min()!)…\(pixels.max()!)")
         XCTAssertGreaterThanOrEqual(r2, 0.9)
         XCTAssertGreaterThan(pixels.max()! - pixels.min()!, 3, "the mouth opens by several pixels")
+    }
+}
+
+/// `data synth --video`: shards with frames, their determinism, and the pair loader.
+final class FaceVideoCorpusTests: XCTestCase {
+    func testVideoShardsAreByteIdenticalPerSeedAndLoadAsPairs() throws {
+        let m = try HeadRenderTests.headModel()
+        let rig = MeshRig(model: m)
+        let base = FileManager.default.temporaryDirectory.appendingPathComponent("neo-video-\(getpid())")
+        defer { try? FileManager.default.removeItem(at: base) }
+        func synth(_ name: String, seed: UInt64) throws -> String {
+            let out = base.appendingPathComponent(name).path
+            _ = try SyntheticPerformer.synthesize(identities: 2, minutes: 0.15, seed: seed, out: out, threads: 2, rig: rig, videoSize: 64)
+            return out
+        }
+        let a = try synth("a", seed: 3), b = try synth("b", seed: 3), c = try synth("c", seed: 4)
+        let manifest = try DatasetManifest.read(folder: a)
+        XCTAssertEqual(manifest.source["motion_rig"], "mesh")
+        XCTAssertEqual(manifest.source["video"], "64")
+        for shard in manifest.shards {
+            let x = try Data(contentsOf: URL(fileURLWithPath: a).appendingPathComponent(shard))
+            let y = try Data(contentsOf: URL(fileURLWithPath: b).appendingPathComponent(shard))
+            XCTAssertEqual(x, y, "shard \(shard) differs between two runs with seed 3")
+        }
+        let ds = try DatasetFolder(a), other = try DatasetFolder(c)
+        let clipA = try ds.shards[0].read(ds.clips[0].id, video: true), clipC = try other.shards[0].read(other.clips[0].id, video: true)
+        let va = try XCTUnwrap(clipA.video), vc = try XCTUnwrap(clipC.video)
+        XCTAssertEqual(va.size, 64)
+        XCTAssertEqual(va.count, clipA.frames)
+        XCTAssertEqual(va.keypoints.count, clipA.frames * 42)
+        XCTAssertEqual(va.camera.count, 4)
+        XCTAssertNotEqual(Array(va.frames.prefix(va.frameBytes)), Array(vc.frames.prefix(vc.frameBytes)), "another seed, another person")
+        // The motion stored is the mesh's: the lip keypoints move with speech.
+        let lips: [Float] = (0..<clipA.frames).map { (t: Int) -> Float in
+            clipA.motion.withUnsafeBufferPointer { FaceKeypoint.lipOpening($0.baseAddress! + t * 70) }
+        }
+        XCTAssertGreaterThan(lips.max()! - lips.min()!, 0.02)
+
+        let loader = try VideoPairLoader(folder: a, split: .train, splitRule: SplitRule(validationPercent: 0, testPercent: 0), batchSize: 4, seed: 9)
+        let b0 = try loader.batch(0), again = try loader.batch(0)
+        XCTAssertEqual(b0.source.shape, [4, 3, 64, 64])
+        XCTAssertEqual(b0.source.toArray(), again.source.toArray())
+        XCTAssertEqual(b0.drivingMotion.toArray(), again.drivingMotion.toArray())
+        for i in 0..<4 {
+            let (clipID, frame) = b0.drivingFrames[i]
+            let info = try XCTUnwrap(ds.clips.first { $0.id == clipID })
+            XCTAssertEqual(info.identity, b0.identity[i])
+            XCTAssertEqual(try XCTUnwrap(ds.clips.first { $0.id == b0.sourceFrames[i].clip }).identity, b0.identity[i], "source and driving share the identity")
+            let clip = try ds.reader(for: info)!.read(clipID, video: true)
+            XCTAssertEqual(Array(b0.drivingMotion.toArray()[i * 70 ..< i * 70 + 70]), Array(clip.motion[frame * 70 ..< frame * 70 + 70]))
+            let firstByte = clip.video!.frames[frame * clip.video!.frameBytes]
+            let loaded: Float = b0.driving.toArray()[i * 3 * 4096]
+            XCTAssertEqual(loaded, Float(firstByte) / 255, accuracy: 1e-6)
+        }
+        let whole = try loader.clip(0)
+        XCTAssertEqual(whole.video?.count, whole.frames)
     }
 }
