@@ -35,13 +35,13 @@ public struct MeshRig: FaceRig {
         var c = FaceControls()
         @inline(__always) func set(_ name: String, _ v: Float) { c.units[FaceControls.unit(name)] += max(0, min(1.2, v)) }
         let j = a.jaw[t], o = a.open[t], w = a.width[t], r = a.round[t], smile = a.smile[t], b = a.brow[t]
-        set("jawOpen", 0.85 * j)
+        set("jawOpen", j)
         // Lip opening beyond the jaw's: lift the upper lip and drop the lower; pressed lips close
         // against the jaw (p, b, m).
         if o >= 0 {
-            for s in ["Left", "Right"] { set("mouthUpperUp" + s, 0.45 * o); set("mouthLowerDown" + s, 0.55 * o) }
+            for s in ["Left", "Right"] { set("mouthUpperUp" + s, 0.5 * o); set("mouthLowerDown" + s, 0.7 * o) }
         } else {
-            set("mouthClose", min(0.85 * j, -2.5 * o))
+            set("mouthClose", min(j, -2.5 * o))
             for s in ["Left", "Right"] { set("mouthPress" + s, -2.5 * o) }
         }
         if w >= 0 { for s in ["Left", "Right"] { set("mouthStretch" + s, 0.7 * w) } } else { set("mouthPucker", -0.8 * w) }

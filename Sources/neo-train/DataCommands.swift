@@ -137,8 +137,11 @@ struct DataPreview: ParsableCommand {
     @Option(help: "Clip id for --mp4 (default: the first clip with video).")
     var clip: String?
 
+    @Option(help: "Only the first seconds of the clip in --mp4.")
+    var seconds: Double?
+
     func run() throws {
         print(try FacePreview.run(folder: folder, out: out, identities: identities, frames: frames, keypoints: keypoints,
-                                  mp4: mp4, clip: clip))
+                                  mp4: mp4, clip: clip, seconds: seconds))
     }
 }

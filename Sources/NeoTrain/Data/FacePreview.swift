@@ -9,7 +9,8 @@ public enum FacePreview {
     static let rowsPerGroup = 8
 
     public static func run(folder: String, out: String?, identities: Int, frames: Int, keypoints: Bool,
-                           mp4: String?, clip: String?) throws -> String {
+                           mp4: String?, clip: String?, seconds: Double? = nil) throws -> String {
+        if let s = seconds { guard s > 0 && s.isFinite else { throw TrainError("--seconds: expected a positive number, got \(s)") } }
         guard out != nil || mp4 != nil else { throw TrainError("data preview: give --out sheet.png and/or --mp4 clip.mp4") }
         guard identities >= 1 else { throw TrainError("--identities: expected an integer ≥ 1, got \(identities)") }
         guard frames >= 1 && frames <= 64 else { throw TrainError("--frames: expected an integer in 1…64, got \(frames)") }
@@ -50,7 +51,14 @@ public enum FacePreview {
         if let mp4 {
             let pick = clip.map { id in withVideo.first { $0.1.id == id } } ?? withVideo.first
             guard let (reader, info) = pick else { throw TrainError("--clip: no clip '\(clip ?? "")' with video in \(folder)") }
-            let c = try reader.read(info.id, audio: true, labels: false, video: true)
+            var c = try reader.read(info.id, audio: true, labels: false, video: true)
+            if let s = seconds, Int(s * Double(c.fps)) < c.frames, var v = c.video {
+                // The clip's first `seconds`: frames, audio and motion cut together.
+                let T = Int(s * Double(c.fps))
+                v.frames = Array(v.frames.prefix(T * v.frameBytes)); v.keypoints = Array(v.keypoints.prefix(T * 42))
+                c.video = v
+                c.audio = Array(c.audio.prefix(T * c.sampleRate / c.fps)); c.motion = Array(c.motion.prefix(T * c.motionDim))
+            }
             try writeMP4(c, keypoints: keypoints, to: mp4)
             lines.append(String(format: "wrote %@: clip %@, %.1f s at %d px with its audio", mp4, c.id, c.duration, info.videoSize))
         }
