@@ -51,8 +51,8 @@ public struct SynthesisReport: Sendable {
 
 /// A folder is written under a temporary sibling name and renamed at the end, so an interrupted
 /// run leaves no half dataset at `out`.
-enum StagedFolder {
-    static func begin(_ out: String) throws -> String {
+public enum StagedFolder {
+    public static func begin(_ out: String) throws -> String {
         let fm = FileManager.default
         var isDir: ObjCBool = false
         if fm.fileExists(atPath: out, isDirectory: &isDir) {
@@ -69,7 +69,7 @@ enum StagedFolder {
         return staging
     }
 
-    static func commit(_ staging: String, to out: String) throws {
+    public static func commit(_ staging: String, to out: String) throws {
         let fm = FileManager.default
         if fm.fileExists(atPath: out) { try? fm.removeItem(atPath: out) }  // empty, checked in begin
         guard rename(staging, out) == 0 else {
@@ -79,7 +79,7 @@ enum StagedFolder {
         }
     }
 
-    static func abandon(_ staging: String) { try? FileManager.default.removeItem(atPath: staging) }
+    public static func abandon(_ staging: String) { try? FileManager.default.removeItem(atPath: staging) }
 }
 
 /// The synthetic performer's corpus generator.

@@ -6,7 +6,7 @@ struct DataGroup: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "data",
         abstract: "Make, inspect and import datasets; cache audio features.",
-        subcommands: [DataSynth.self, DataStats.self, DataImport.self, DataFeatures.self, DataPreview.self])
+        subcommands: [DataSynth.self, DataStats.self, DataImport.self, DataFeatures.self, DataPreview.self, DataImportVideo.self])
 }
 
 struct DataSynth: ParsableCommand {
@@ -143,5 +143,30 @@ struct DataPreview: ParsableCommand {
     func run() throws {
         print(try FacePreview.run(folder: folder, out: out, identities: identities, frames: frames, keypoints: keypoints,
                                   mp4: mp4, clip: clip, seconds: seconds))
+    }
+}
+
+struct DataImportVideo: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "import-video",
+        abstract: "Import face-aligned square talking-head videos (25 fps, 16 kHz, resized; consent id per clip; motion left empty).")
+
+    @Option(help: "Folder of videos named after the clip ids (mp4, mov, mkv, webm, avi, m4v).")
+    var videos: String
+
+    @Option(help: "Manifest (CSV with a header row, or JSON): clip, identity, emotion, language, consent.")
+    var manifest: String
+
+    @Option(help: "Signed consent records (default: consent.json beside the manifest).")
+    var consent: String?
+
+    @Option(help: "Output dataset folder (must not exist or be empty).")
+    var out: String
+
+    @Option(help: "Frame side in pixels (64, 128 or 256).")
+    var size = 128
+
+    func run() throws {
+        print(try VideoImport.run(videos: videos, manifest: manifest, consent: consent, out: out, size: size))
     }
 }
