@@ -53,6 +53,18 @@ struct DataStats: ParsableCommand {
     }
 }
 
+/// The manifest, consent and output options every importer takes.
+struct ImportListing: ParsableArguments {
+    @Option(help: "Manifest (CSV with a header row, or JSON): clip, identity, emotion, language, consent.")
+    var manifest: String
+
+    @Option(help: "Signed consent records (default: consent.json beside the manifest).")
+    var consent: String?
+
+    @Option(help: "Output dataset folder (must not exist or be empty).")
+    var out: String
+}
+
 struct DataImport: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "import",
@@ -64,17 +76,10 @@ struct DataImport: ParsableCommand {
     @Option(help: "Folder of .npy motion files.")
     var motion: String
 
-    @Option(help: "Manifest (CSV with a header row, or JSON): clip, identity, emotion, language, consent.")
-    var manifest: String
-
-    @Option(help: "Signed consent records (default: consent.json beside the manifest).")
-    var consent: String?
-
-    @Option(help: "Output dataset folder (must not exist or be empty).")
-    var out: String
+    @OptionGroup var listing: ImportListing
 
     func run() throws {
-        print(try DataCommand.importClips(audio: audio, motion: motion, manifest: manifest, consent: consent, out: out))
+        print(try DataCommand.importClips(audio: audio, motion: motion, manifest: listing.manifest, consent: listing.consent, out: listing.out))
     }
 }
 
@@ -154,19 +159,12 @@ struct DataImportVideo: ParsableCommand {
     @Option(help: "Folder of videos named after the clip ids (mp4, mov, mkv, webm, avi, m4v).")
     var videos: String
 
-    @Option(help: "Manifest (CSV with a header row, or JSON): clip, identity, emotion, language, consent.")
-    var manifest: String
-
-    @Option(help: "Signed consent records (default: consent.json beside the manifest).")
-    var consent: String?
-
-    @Option(help: "Output dataset folder (must not exist or be empty).")
-    var out: String
+    @OptionGroup var listing: ImportListing
 
     @Option(help: "Frame side in pixels (64, 128 or 256).")
     var size = 128
 
     func run() throws {
-        print(try VideoImport.run(videos: videos, manifest: manifest, consent: consent, out: out, size: size))
+        print(try VideoImport.run(videos: videos, manifest: listing.manifest, consent: listing.consent, out: listing.out, size: size))
     }
 }

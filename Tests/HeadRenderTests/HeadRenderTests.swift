@@ -184,3 +184,29 @@ final class FaceVideoCorpusTests: XCTestCase {
         XCTAssertEqual(whole.video?.count, whole.frames)
     }
 }
+
+/// The head asset's errors name the file and the fix.
+final class HeadAssetTests: XCTestCase {
+    func testMissingAndMalformedAssetsAreClearErrors() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("neo-head-asset-\(getpid())")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let missing = dir.appendingPathComponent("none.safetensors").path
+        XCTAssertThrowsError(try HeadAsset.load(missing)) { e in
+            XCTAssertTrue("\(e)".contains(missing) && "\(e)".contains("scripts/setup.sh"), "\(e)")
+        }
+        let garbage = dir.appendingPathComponent("garbage.safetensors").path
+        try Data("not a safetensors file at all".utf8).write(to: URL(fileURLWithPath: garbage))
+        XCTAssertThrowsError(try HeadAsset.load(garbage)) { e in XCTAssertTrue("\(e)".contains(garbage), "\(e)") }
+        XCTAssertNil(HeadAsset.shared(missing))
+        // A video size the renderer is not built for is refused before anything is written.
+        let out = dir.appendingPathComponent("out").path
+        XCTAssertThrowsError(try SyntheticPerformer.synthesize(identities: 1, minutes: 0.05, seed: 1, out: out, rig: KeypointRules(), videoSize: 128)) { e in
+            XCTAssertTrue("\(e)".contains("head model"), "\(e)")
+        }
+        XCTAssertThrowsError(try SyntheticPerformer.synthesize(identities: 1, minutes: 0.05, seed: 1, out: out, videoSize: 100)) { e in
+            XCTAssertTrue("\(e)".contains("--video"), "\(e)")
+        }
+        XCTAssertFalse(FileManager.default.fileExists(atPath: out))
+    }
+}
