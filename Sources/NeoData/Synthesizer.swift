@@ -47,6 +47,8 @@ public struct SynthesisReport: Sendable {
     public var seconds: Double
     public var shards: [String]
     public var identities: [IdentityStyle]
+    /// The rig that made the motion ("mesh" or "rules").
+    public var rig: String = "rules"
 }
 
 /// A folder is written under a temporary sibling name and renamed at the end, so an interrupted
@@ -143,7 +145,7 @@ public enum SyntheticPerformer {
             try AtomicWrite.data(try manifest.encoded(), to: (staging as NSString).appendingPathComponent(DatasetManifest.fileName))
             try StagedFolder.commit(staging, to: out)
             return SynthesisReport(folder: out, clips: done.reduce(0) { $0 + $1.clips },
-                                   seconds: done.reduce(0) { $0 + $1.seconds }, shards: shards, identities: styles)
+                                   seconds: done.reduce(0) { $0 + $1.seconds }, shards: shards, identities: styles, rig: rig.name)
         } catch {
             StagedFolder.abandon(staging)
             throw error

@@ -18,6 +18,7 @@ public enum DataCommand {
         let elapsed = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
         return String(format: "wrote %@: %d clips, %.1f min of speech, %d identities, %d shards in %.1f s",
                       report.folder, report.clips, report.seconds / 60, report.identities.count, report.shards.count, elapsed)
+            + " (motion from the \(report.rig) rig" + (video.map { ", \($0) px video" } ?? "") + ")"
     }
 
     /// `data stats DIR [--json]`.
