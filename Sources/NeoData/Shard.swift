@@ -65,8 +65,13 @@ public struct ClipVideo: Sendable, Equatable {
     public var frames: [UInt8]
     public var keypoints: [Float]
     public var camera: [Float]
-    public init(size: Int, frames: [UInt8], keypoints: [Float] = [], camera: [Float] = []) {
+    /// Rendered clips: the 52 face-unit weights of each frame [T, 52] (ARKit order) and the seed
+    /// of the rendered identity, enough to render the clip again at any size.
+    public var faceUnits: [Float]
+    public var headSeed: UInt64?
+    public init(size: Int, frames: [UInt8], keypoints: [Float] = [], camera: [Float] = [], faceUnits: [Float] = [], headSeed: UInt64? = nil) {
         self.size = size; self.frames = frames; self.keypoints = keypoints; self.camera = camera
+        self.faceUnits = faceUnits; self.headSeed = headSeed
     }
     public var frameBytes: Int { size * size * 3 }
     public var count: Int { size > 0 ? frames.count / frameBytes : 0 }
@@ -220,6 +225,11 @@ public final class ShardWriter {
             try f.writeFloat32(v.keypoints, shape: [T, 21, 2], at: "\(g)/keypoints2d", options: ShardFormat.compression)
         }
         if !v.camera.isEmpty { try f.writeFloat32(v.camera, shape: [v.camera.count], at: "\(g)/camera") }
+        if !v.faceUnits.isEmpty {
+            guard v.faceUnits.count % T == 0 else { throw DataError(file: path, "\(where_): face units are not a whole number per frame") }
+            try f.writeFloat32(v.faceUnits, shape: [T, v.faceUnits.count / T], at: "\(g)/face_units", options: ShardFormat.compression)
+        }
+        if let seed = v.headSeed { try f.setAttribute("head_seed", .string(String(seed)), at: g) }
     }
 
     /// Writes the root attributes, closes the file and renames it into place.
@@ -326,7 +336,7 @@ public final class ShardReader: @unchecked Sendable {
                 }
             }
             var extra: [String: String] = [:]
-            let standard: Set<String> = ["clip_id", "identity", "emotion", "language", "consent_id", "fps", "sample_rate", "frames"]
+            let standard: Set<String> = ["clip_id", "identity", "emotion", "language", "consent_id", "fps", "sample_rate", "frames", "head_seed"]
             for name in try file.attributeNames(at: g) where !standard.contains(name) {
                 if let s = try file.attribute(name, at: g)?.stringValue { extra[name] = s }
             }
@@ -339,7 +349,9 @@ public final class ShardReader: @unchecked Sendable {
                 let frames = try file.readUInt8(at: "\(g)/video").values
                 let kp = try file.exists("\(g)/keypoints2d") ? try file.readFloat32(at: "\(g)/keypoints2d").values : []
                 let cam = try file.exists("\(g)/camera") ? try file.readFloat32(at: "\(g)/camera").values : []
-                clip.video = ClipVideo(size: info.videoSize, frames: frames, keypoints: kp, camera: cam)
+                let units = try file.exists("\(g)/face_units") ? try file.readFloat32(at: "\(g)/face_units").values : []
+                let seed = try file.attribute("head_seed", at: g)?.stringValue.flatMap { UInt64($0) }
+                clip.video = ClipVideo(size: info.videoSize, frames: frames, keypoints: kp, camera: cam, faceUnits: units, headSeed: seed)
             }
             return clip
         } catch {

@@ -182,6 +182,16 @@ final class FaceVideoCorpusTests: XCTestCase {
         }
         let whole = try loader.clip(0)
         XCTAssertEqual(whole.video?.count, whole.frames)
+        // On the fly: the stored face units, pose and head seed render the same frames again.
+        let redrawn = try FaceVideo.rerender(whole, model: m, size: 64)
+        XCTAssertEqual(redrawn.frames, whole.video?.frames, "re-rendered frames")
+        XCTAssertEqual(redrawn.keypoints, whole.video?.keypoints)
+        XCTAssertEqual(try FaceVideo.rerender(whole, model: m, size: 128).count, whole.frames)
+        // Caching audio features rewrites the shards; the frames must survive it.
+        try DatasetFolder.cacheFeatures(folder: a, featureDim: 2) { c in [Float](repeating: 0.5, count: c.frames * 4) }
+        let rewritten = try DatasetFolder(a)
+        let kept = try rewritten.shards[0].read(ds.clips[0].id, video: true)
+        XCTAssertEqual(kept.video, clipA.video)
     }
 }
 
