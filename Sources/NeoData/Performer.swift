@@ -259,6 +259,10 @@ public enum Performer {
         let (gx, gy) = gaze(frames: frames, sentenceFrames: sentenceFrames, style: style, emotion: emotion, generator: g)
         var headFollow: Float = 0
         for t in 0..<frames { headFollow += 0.08 * (gx[t] - headFollow); head.yaw[t] += 3 * headFollow * style.headAmplitude }
+        // Its own stream, so the other causes stay as they were.
+        let turns = lookAside(frames: frames, sentenceFrames: sentenceFrames, style: style, emotion: emotion,
+                              generator: g.derived(0x7A5E))
+        for t in 0..<frames { head.yaw[t] += turns[t] }
         let (smileDrift, browDrift) = baselineDrift(frames: frames, generator: g)
 
         // Baselines and dynamics combined into the articulations a rig reads.
@@ -501,6 +505,39 @@ public enum Performer {
             gx[t] = curX; gy[t] = curY
         }
         return (gx, gy)
+    }
+
+    /// Occasional turns of the head to one side (12–28°, scaled by the identity's head
+    /// amplitude), held for about a second: speakers look aside when thinking, most when
+    /// explaining and often at a sentence start. Yaw in degrees per frame.
+    static func lookAside(frames: Int, sentenceFrames: Set<Int>, style: IdentityStyle, emotion: Emotion,
+                          generator g: Generator) -> [Float] {
+        var yaw = [Float](repeating: 0, count: frames)
+        let perSecond: Double
+        switch emotion {
+        case .explaining: perSecond = 1.0 / 6
+        case .laughing, .happy: perSecond = 1.0 / 10
+        case .serious: perSecond = 1.0 / 25
+        default: perSecond = 1.0 / 14
+        }
+        let gain = min(1.5, max(0.6, style.headAmplitude))
+        var t = 0
+        while t < frames {
+            let atSentence = sentenceFrames.contains(t) && emotion == .explaining && g.nextUniform() < 0.5
+            if atSentence || g.nextUniform() < perSecond / Double(fps) {
+                let amp = Float(g.nextUniform() < 0.5 ? -1 : 1) * (12 + 16 * Float(g.nextUniform())) * gain
+                let rise = 10, hold = 12 + g.nextInt(25), fall = 12
+                for k in 0..<(rise + hold + fall) where t + k < frames {
+                    let v: Float = k < rise ? 0.5 - 0.5 * cos(.pi * Float(k) / Float(rise))
+                        : k < rise + hold ? 1 : 0.5 + 0.5 * cos(.pi * Float(k - rise - hold) / Float(fall))
+                    yaw[t + k] += amp * v
+                }
+                t += rise + hold + fall + 25  // at least a second between turns
+                continue
+            }
+            t += 1
+        }
+        return yaw
     }
 
     /// Slow drift of the emotional baseline (smile, brows) so long clips are not static.
