@@ -507,7 +507,7 @@ public enum Performer {
         return (gx, gy)
     }
 
-    /// Occasional turns of the head to one side (12–28°, scaled by the identity's head
+    /// Occasional turns of the head to one side (10–20°, scaled by the identity's head
     /// amplitude), held for about a second: speakers look aside when thinking, most when
     /// explaining and often at a sentence start. Yaw in degrees per frame.
     static func lookAside(frames: Int, sentenceFrames: Set<Int>, style: IdentityStyle, emotion: Emotion,
@@ -525,7 +525,7 @@ public enum Performer {
         while t < frames {
             let atSentence = sentenceFrames.contains(t) && emotion == .explaining && g.nextUniform() < 0.5
             if atSentence || g.nextUniform() < perSecond / Double(fps) {
-                let amp = Float(g.nextUniform() < 0.5 ? -1 : 1) * (12 + 16 * Float(g.nextUniform())) * gain
+                let amp = Float(g.nextUniform() < 0.5 ? -1 : 1) * (10 + 10 * Float(g.nextUniform())) * gain
                 let rise = 10, hold = 12 + g.nextInt(25), fall = 12
                 for k in 0..<(rise + hold + fall) where t + k < frames {
                     let v: Float = k < rise ? 0.5 - 0.5 * cos(.pi * Float(k) / Float(rise))
