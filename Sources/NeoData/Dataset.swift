@@ -59,7 +59,7 @@ extension DatasetFolder {
         for shard in ds.shards {
             let writer = try ShardWriter(path: shard.path)
             for info in shard.clips {
-                var clip = try shard.read(info.id)
+                var clip = try shard.read(info.id, video: true)
                 let f = try compute(clip)
                 guard f.count == clip.frames * ShardFormat.featuresPerFrame * featureDim else {
                     throw DataError(file: shard.path, "clip '\(info.id)': features have \(f.count) values, expected \(clip.frames * ShardFormat.featuresPerFrame) × \(featureDim)")

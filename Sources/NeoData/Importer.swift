@@ -121,20 +121,7 @@ public enum DataImporter {
                                    motionDim: Int = FaceKeypoint.dimension, consentKey: String? = nil,
                                    frameTolerance: Int = 2, clipsPerShard: Int = 64) throws -> ImportReport {
         let entries = try readManifest(manifest)
-        let book = try ConsentBook.read(consent)
-        let keyID: String
-        if let consentKey {
-            guard book.keys.contains(where: { $0.id == consentKey }) else {
-                throw DataError(file: consent, "key '\(consentKey)' is not in the consent file (keys: \(book.keys.map(\.id).joined(separator: ", ")))")
-            }
-            keyID = consentKey
-        } else {
-            guard book.keys.count == 1 else {
-                throw DataError(file: consent, "the consent file has \(book.keys.count) keys; name the one that signs these records")
-            }
-            keyID = book.keys[0].id
-        }
-        try book.require(entries.map { ($0.identity, $0.consent, $0.clip) }, file: consent, trustedKeys: [keyID])
+        let (book, keyID) = try checkConsent(entries, consent: consent, consentKey: consentKey)
 
         // Every file must exist before anything is decoded.
         var files: [(audio: String, motion: String)] = []
@@ -184,6 +171,26 @@ public enum DataImporter {
             StagedFolder.abandon(staging)
             throw error
         }
+    }
+
+    /// Reads the consent file and checks that every entry names a valid signed record with the
+    /// `train` scope under the signing key (`consentKey`, or the file's only key).
+    public static func checkConsent(_ entries: [ManifestEntry], consent: String, consentKey: String?) throws -> (ConsentBook, String) {
+        let book = try ConsentBook.read(consent)
+        let keyID: String
+        if let consentKey {
+            guard book.keys.contains(where: { $0.id == consentKey }) else {
+                throw DataError(file: consent, "key '\(consentKey)' is not in the consent file (keys: \(book.keys.map(\.id).joined(separator: ", ")))")
+            }
+            keyID = consentKey
+        } else {
+            guard book.keys.count == 1 else {
+                throw DataError(file: consent, "the consent file has \(book.keys.count) keys; name the one that signs these records")
+            }
+            keyID = book.keys[0].id
+        }
+        try book.require(entries.map { ($0.identity, $0.consent, $0.clip) }, file: consent, trustedKeys: [keyID])
+        return (book, keyID)
     }
 
     /// The audio file named after the clip, whatever its extension.

@@ -33,6 +33,8 @@ public struct Performance: Sendable {
     public var accent: [Float]
     /// Eyelid closure 0…1.
     public var blink: [Float]
+    /// What the rig turned into `motion` (and a renderer turns into frames).
+    public var articulation: Articulation
 }
 
 /// Semantic roles of the 21 implicit keypoints in the synthetic data (x right, y up, z toward the
@@ -152,16 +154,90 @@ extension Float {
     @inline(__always) func clampedBelow(_ lo: Float) -> Float { self < lo ? lo : self }
 }
 
+/// The performer's articulations per frame, before any face rig turns them into keypoints:
+/// jaw and lips (viseme units), smile, brows, eye aperture and blink closure, gaze (−1…1), head
+/// pose in degrees, and the head's scale and translation in the frame.
+public struct Articulation: Sendable, Equatable {
+    public var frames: Int
+    public var jaw, open, width, round: [Float]
+    public var smile, brow, aperture, close: [Float]
+    public var gazeX, gazeY: [Float]
+    public var pitch, yaw, roll: [Float]
+    public var scale: [Float]
+    /// 3 per frame.
+    public var translation: [Float]
+
+    public init(frames: Int, jaw: [Float], open: [Float], width: [Float], round: [Float], smile: [Float], brow: [Float],
+                aperture: [Float], close: [Float], gazeX: [Float], gazeY: [Float], pitch: [Float], yaw: [Float], roll: [Float],
+                scale: [Float], translation: [Float]) {
+        self.frames = frames; self.jaw = jaw; self.open = open; self.width = width; self.round = round; self.smile = smile
+        self.brow = brow; self.aperture = aperture; self.close = close; self.gazeX = gazeX; self.gazeY = gazeY
+        self.pitch = pitch; self.yaw = yaw; self.roll = roll; self.scale = scale; self.translation = translation
+    }
+}
+
+/// Turns articulations into the 70 motion numbers of each frame.
+public protocol FaceRig: Sendable {
+    /// A short name stored with the data ("rules", "mesh").
+    var name: String { get }
+    func motion(_ a: Articulation, style: IdentityStyle) -> [Float]
+}
+
+/// The original abstract rig: each articulation moves the 21 keypoints by fixed amounts
+/// (face units), on top of the identity's neutral offsets. Used when the head model is absent.
+public struct KeypointRules: FaceRig {
+    public init() {}
+    public var name: String { "rules" }
+
+    public func motion(_ a: Articulation, style: IdentityStyle) -> [Float] {
+        let D = FaceKeypoint.dimension, frames = a.frames
+        var motion = [Float](repeating: 0, count: frames * D)
+        let K = FaceKeypoint.self
+        motion.withUnsafeMutableBufferPointer { mb in
+            let m = mb.baseAddress!
+            for t in 0..<frames {
+                let f = m + t &* D
+                for i in 0..<63 { f[i] = style.neutralFace[i] }
+                @inline(__always) func add(_ kp: Int, _ axis: Int, _ v: Float) { f[kp &* 3 &+ axis] += v }
+                let smile = a.smile[t], j = a.jaw[t], o = a.open[t], w = a.width[t], r = a.round[t]
+                // Jaw and lips.
+                add(K.chin, 1, -0.045 * j); add(K.chin, 2, 0.005 * j)
+                add(K.lowerLip, 1, -0.030 * j - 0.012 * o); add(K.lowerLip, 2, 0.010 * r)
+                add(K.upperLip, 1, 0.008 * o); add(K.upperLip, 2, 0.010 * r)
+                add(K.lipCenter, 1, -0.015 * j - 0.006 * o); add(K.lipCenter, 2, 0.012 * r)
+                let spread = 0.012 * w - 0.010 * r + 0.006 * smile
+                add(K.leftMouthCorner, 0, -spread); add(K.rightMouthCorner, 0, spread)
+                add(K.leftMouthCorner, 1, 0.010 * smile - 0.004 * j); add(K.rightMouthCorner, 1, 0.010 * smile - 0.004 * j)
+                add(K.leftCheek, 1, 0.006 * smile); add(K.rightCheek, 1, 0.006 * smile)
+                // Brows: a frown pulls the inner brows together.
+                let b = a.brow[t]
+                for kp in [K.leftBrowInner, K.leftBrowOuter, K.rightBrowInner, K.rightBrowOuter] { add(kp, 1, 0.012 * b) }
+                if b < 0 { add(K.leftBrowInner, 0, -0.004 * b); add(K.rightBrowInner, 0, 0.004 * b) }
+                add(K.glabella, 1, 0.004 * b); add(K.forehead, 1, 0.003 * b)
+                // Eyelids: blink closure and aperture.
+                let aperture = a.aperture[t], close = a.close[t]
+                add(K.leftUpperLid, 1, -0.012 * close + 0.006 * aperture); add(K.rightUpperLid, 1, -0.012 * close + 0.006 * aperture)
+                add(K.leftLowerLid, 1, 0.003 * close); add(K.rightLowerLid, 1, 0.003 * close)
+                // Gaze (the upper lids follow vertical gaze a little).
+                add(K.leftGaze, 0, 0.010 * a.gazeX[t]); add(K.rightGaze, 0, 0.010 * a.gazeX[t])
+                add(K.leftGaze, 1, 0.008 * a.gazeY[t]); add(K.rightGaze, 1, 0.008 * a.gazeY[t])
+                add(K.leftUpperLid, 1, 0.002 * a.gazeY[t]); add(K.rightUpperLid, 1, 0.002 * a.gazeY[t])
+                Performer.writePose(a, t, into: f)
+            }
+        }
+        return motion
+    }
+}
+
 /// The synthetic performer: turns a script into motion with the causes that real faces show
 /// (articulation from phonemes, nods and brow raises at accents, blinks, gaze, sway), shaped by
-/// an emotion and an identity's style.
+/// an emotion and an identity's style. A `FaceRig` turns the articulations into keypoints.
 public enum Performer {
     public static let fps = 25
 
     public static func perform(_ script: PerformanceScript, style: IdentityStyle, emotion: Emotion,
-                               generator g: Generator) -> Performance {
+                               generator g: Generator, rig: FaceRig = KeypointRules()) -> Performance {
         let frames = script.audio.count / SpeechAnalysis.samplesPerFrame
-        let dt: Float = 1 / Float(fps)
         let prof = emotion.profile
         let energy = SpeechAnalysis.frameEnergy(script.audio, frames: frames)
         let f0 = SpeechAnalysis.pitch(script.audio, frames: frames)
@@ -172,14 +248,65 @@ public enum Performer {
         var acc: Float = 0
         for t in 0..<frames { acc += 0.4 * (energy[t] / peakEnergy - acc); loud[t] = acc }
 
-        // --- Articulation: dominance-weighted blend of viseme targets (coarticulation), sampled
-        // at 100 Hz with the lips leading the sound by the identity's anticipation.
+        let segments = fillSilences(script.phonemes, duration: Double(frames) / Double(fps))
+        let visemes = segments.map { Viseme.of(phoneme: $0.name) }
+        let mouth = articulate(segments: segments, visemes: visemes, frames: frames, loud: loud, style: style, profile: prof)
+        let labels = label(segments: segments, visemes: visemes, frames: frames)
+        var head = moveHead(frames: frames, loud: loud, accent: accent, laughSpans: script.laughSpans, style: style,
+                            emotion: emotion, generator: g)
+        let sentenceFrames = Set(script.sentenceStarts.map { Int($0 * Double(fps)) })
+        let blink = blinks(frames: frames, accent: accent, sentenceFrames: sentenceFrames, style: style, profile: prof, generator: g)
+        let (gx, gy) = gaze(frames: frames, sentenceFrames: sentenceFrames, style: style, emotion: emotion, generator: g)
+        var headFollow: Float = 0
+        for t in 0..<frames { headFollow += 0.08 * (gx[t] - headFollow); head.yaw[t] += 3 * headFollow * style.headAmplitude }
+        // Its own stream, so the other causes stay as they were.
+        let turns = lookAside(frames: frames, sentenceFrames: sentenceFrames, style: style, emotion: emotion,
+                              generator: g.derived(0x7A5E))
+        for t in 0..<frames { head.yaw[t] += turns[t] }
+        let (smileDrift, browDrift) = baselineDrift(frames: frames, generator: g)
+
+        // Baselines and dynamics combined into the articulations a rig reads.
+        let dt: Float = 1 / Float(fps)
+        var a = Articulation(frames: frames, jaw: mouth.jaw, open: mouth.open, width: mouth.width, round: mouth.round,
+                             smile: [], brow: [], aperture: [], close: [], gazeX: gx, gazeY: gy,
+                             pitch: [], yaw: [], roll: [], scale: [], translation: [])
+        for t in 0..<frames {
+            let smile = max(-0.3, min(1.2, prof.smile + style.smileBias + smileDrift[t] + 0.6 * head.laughing[t]))
+            let aperture = prof.eyeOpen - 0.15 * max(0, smile - 0.5)
+            a.smile.append(smile)
+            a.brow.append(prof.brow * style.browAmplitude + head.brow[t] + browDrift[t])
+            a.aperture.append(aperture)
+            a.close.append(blink[t] * (1 + max(0, aperture)))
+            let p = style.headBias[0] + prof.headPitch + head.pitch[t]
+            let y = style.headBias[1] + head.yaw[t], rl = style.headBias[2] + head.roll[t]
+            a.pitch.append(p); a.yaw.append(y); a.roll.append(rl)
+            a.scale.append(style.scale * (1 + 0.004 * sin(Float(t) * dt * 0.3)))
+            a.translation += [style.translation[0] + 0.0015 * y, style.translation[1] - 0.0015 * p, style.translation[2]]
+        }
+        return Performance(motion: rig.motion(a, style: style), frames: frames, viseme: labels.viseme, phoneme: labels.phoneme,
+                           phonemeInventory: labels.inventory, accent: accent, blink: blink, articulation: a)
+    }
+
+    /// Scale, translation and rotation of frame `t` into motion slots 63…69.
+    @inline(__always)
+    static func writePose(_ a: Articulation, _ t: Int, into f: UnsafeMutablePointer<Float>) {
+        let K = FaceKeypoint.self
+        f[K.scaleIndex] = a.scale[t]
+        f[K.translationIndex] = a.translation[3 &* t]
+        f[K.translationIndex &+ 1] = a.translation[3 &* t &+ 1]
+        f[K.translationIndex &+ 2] = a.translation[3 &* t &+ 2]
+        f[K.rotationIndex] = a.pitch[t]; f[K.rotationIndex &+ 1] = a.yaw[t]; f[K.rotationIndex &+ 2] = a.roll[t]
+    }
+
+    /// Jaw, lip opening, width and rounding: a dominance-weighted blend of viseme targets
+    /// (coarticulation), sampled at 100 Hz with the lips leading the sound by the identity's
+    /// anticipation, scaled by loudness.
+    static func articulate(segments: [TimedPhoneme], visemes: [Viseme], frames: Int, loud: [Float], style: IdentityStyle,
+                           profile prof: EmotionProfile) -> (jaw: [Float], open: [Float], width: [Float], round: [Float]) {
         var jaw = [Float](repeating: 0, count: frames)
         var open = [Float](repeating: 0, count: frames)
         var width = [Float](repeating: 0, count: frames)
         var round = [Float](repeating: 0, count: frames)
-        let segments = fillSilences(script.phonemes, duration: Double(frames) / Double(fps))
-        let visemes = segments.map { Viseme.of(phoneme: $0.name) }
         let lead = Double(style.anticipation)
         let centers = segments.map { ($0.start + $0.end) / 2 - lead }
         let widths = segments.map { max(0.03, ($0.end - $0.start)) * 0.5 + 0.04 }
@@ -206,8 +333,11 @@ public enum Performer {
             width[t] = sw / Float(sub)
             round[t] = sr / Float(sub)
         }
+        return (jaw, open, width, round)
+    }
 
-        // --- Labels from the audio timing (no lead): viseme and phoneme at each frame's centre.
+    /// Viseme and phoneme labels from the audio timing (no lead) at each frame's centre.
+    static func label(segments: [TimedPhoneme], visemes: [Viseme], frames: Int) -> (viseme: [Int32], phoneme: [Int32], inventory: [String]) {
         var inventory: [String] = []
         var inventoryIndex: [String: Int32] = [:]
         var visemeLabel = [Int32](repeating: 0, count: frames)
@@ -227,9 +357,16 @@ public enum Performer {
                 }
             }
         }
+        return (visemeLabel, phonemeLabel, inventory)
+    }
 
-        // --- Head: idle sway (sinusoids + Ornstein-Uhlenbeck drift), nods at accents after the
-        // identity's reaction delay, laughter bobbing, eye-head coordination.
+    /// Head pose and accent brow raises: idle sway (sinusoids + Ornstein-Uhlenbeck drift), nods at
+    /// accents after the identity's reaction delay, and laughter bobbing.
+    static func moveHead(frames: Int, loud: [Float], accent: [Float], laughSpans: [ClosedRange<Double>], style: IdentityStyle,
+                         emotion: Emotion, generator g: Generator)
+        -> (pitch: [Float], yaw: [Float], roll: [Float], brow: [Float], laughing: [Float]) {
+        let dt: Float = 1 / Float(fps)
+        let prof = emotion.profile
         var pitch = [Float](repeating: 0, count: frames)
         var yaw = [Float](repeating: 0, count: frames)
         var roll = [Float](repeating: 0, count: frames)
@@ -304,7 +441,7 @@ public enum Performer {
         }
         // Laughter: the head tips back and bobs with each burst; smile and squint peak.
         var laughing = [Float](repeating: 0, count: frames)
-        for span in script.laughSpans {
+        for span in laughSpans {
             let a = Int(span.lowerBound * Double(fps)), b = Int(span.upperBound * Double(fps))
             for t in max(0, a - 5)..<min(frames, b + 8) {
                 let x = Float(t)
@@ -316,13 +453,16 @@ public enum Performer {
             pitch[t] += laughing[t] * (4 + 6 * loud[t]) * style.headAmplitude
             roll[t] += laughing[t] * 1.5 * sin(Float(t) * dt * 2 * .pi * 0.8)
         }
+        return (pitch, yaw, roll, brow, laughing)
+    }
 
-        // --- Blinks: a hazard per frame (identity rate × emotion), raised just after accents and
-        // sentence starts, with a refractory time after each blink.
+    /// Eyelid closure: a hazard per frame (identity rate × emotion), raised just after accents and
+    /// sentence starts, with a refractory time after each blink.
+    static func blinks(frames: Int, accent: [Float], sentenceFrames: Set<Int>, style: IdentityStyle, profile prof: EmotionProfile,
+                       generator g: Generator) -> [Float] {
         var blink = [Float](repeating: 0, count: frames)
         let ratePerFrame = Double(style.blinksPerMinute * prof.blinkRate) / 60 / Double(fps)
         let refractory = 8 + g.nextInt(4)  // 320–440 ms
-        let sentenceFrames = Set(script.sentenceStarts.map { Int($0 * Double(fps)) })
         var boost = 0
         var since = 100
         let shape: [Float] = [0.45, 1, 0.9, 0.55, 0.2]
@@ -340,12 +480,16 @@ public enum Performer {
             }
             t += 1
         }
+        return blink
+    }
 
-        // --- Gaze: saccades at random times to new targets, biased back to the listener; when
-        // explaining, the eyes drift away (thinking) at sentence starts.
+    /// Gaze: saccades at random times to new targets, biased back to the listener; when
+    /// explaining, the eyes drift away (thinking) at sentence starts.
+    static func gaze(frames: Int, sentenceFrames: Set<Int>, style: IdentityStyle, emotion: Emotion,
+                     generator g: Generator) -> ([Float], [Float]) {
         var gx = [Float](repeating: 0, count: frames), gy = [Float](repeating: 0, count: frames)
         var curX: Float = 0, curY: Float = 0, tgtX: Float = 0, tgtY: Float = 0
-        let saccadeRate = Double(prof.gazeShifts) / Double(style.gazeInterval) / Double(fps)
+        let saccadeRate = Double(emotion.profile.gazeShifts) / Double(style.gazeInterval) / Double(fps)
         for t in 0..<frames {
             if g.nextUniform() < saccadeRate {
                 if g.nextUniform() < 0.5 {
@@ -360,10 +504,45 @@ public enum Performer {
             curX += 0.6 * (tgtX - curX); curY += 0.6 * (tgtY - curY)  // a saccade takes ~2 frames
             gx[t] = curX; gy[t] = curY
         }
-        var headFollow: Float = 0
-        for t in 0..<frames { headFollow += 0.08 * (gx[t] - headFollow); yaw[t] += 3 * headFollow * style.headAmplitude }
+        return (gx, gy)
+    }
 
-        // Slow drift of the emotional baseline so long clips are not static.
+    /// Occasional turns of the head to one side (10–20°, scaled by the identity's head
+    /// amplitude), held for about a second: speakers look aside when thinking, most when
+    /// explaining and often at a sentence start. Yaw in degrees per frame.
+    static func lookAside(frames: Int, sentenceFrames: Set<Int>, style: IdentityStyle, emotion: Emotion,
+                          generator g: Generator) -> [Float] {
+        var yaw = [Float](repeating: 0, count: frames)
+        let perSecond: Double
+        switch emotion {
+        case .explaining: perSecond = 1.0 / 6
+        case .laughing, .happy: perSecond = 1.0 / 10
+        case .serious: perSecond = 1.0 / 25
+        default: perSecond = 1.0 / 14
+        }
+        let gain = min(1.5, max(0.6, style.headAmplitude))
+        var t = 0
+        while t < frames {
+            let atSentence = sentenceFrames.contains(t) && emotion == .explaining && g.nextUniform() < 0.5
+            if atSentence || g.nextUniform() < perSecond / Double(fps) {
+                let amp = Float(g.nextUniform() < 0.5 ? -1 : 1) * (10 + 10 * Float(g.nextUniform())) * gain
+                let rise = 10, hold = 12 + g.nextInt(25), fall = 12
+                for k in 0..<(rise + hold + fall) where t + k < frames {
+                    let v: Float = k < rise ? 0.5 - 0.5 * cos(.pi * Float(k) / Float(rise))
+                        : k < rise + hold ? 1 : 0.5 + 0.5 * cos(.pi * Float(k - rise - hold) / Float(fall))
+                    yaw[t + k] += amp * v
+                }
+                t += rise + hold + fall + 25  // at least a second between turns
+                continue
+            }
+            t += 1
+        }
+        return yaw
+    }
+
+    /// Slow drift of the emotional baseline (smile, brows) so long clips are not static.
+    static func baselineDrift(frames: Int, generator g: Generator) -> ([Float], [Float]) {
+        let dt: Float = 1 / Float(fps)
         var smileDrift = [Float](repeating: 0, count: frames), browDrift = [Float](repeating: 0, count: frames)
         var sd: Float = 0, bd: Float = 0
         for t in 0..<frames {
@@ -371,54 +550,7 @@ public enum Performer {
             bd += -bd / 3 * dt + 0.06 * (2 * dt / 3).squareRoot() * Float(g.nextNormal())
             smileDrift[t] = sd; browDrift[t] = bd
         }
-
-        // --- Keypoints.
-        let D = FaceKeypoint.dimension
-        var motion = [Float](repeating: 0, count: frames * D)
-        let K = FaceKeypoint.self
-        motion.withUnsafeMutableBufferPointer { mb in
-            let m = mb.baseAddress!
-            for t in 0..<frames {
-                let f = m + t &* D
-                for i in 0..<63 { f[i] = style.neutralFace[i] }
-                @inline(__always) func add(_ kp: Int, _ axis: Int, _ v: Float) { f[kp &* 3 &+ axis] += v }
-                let smile = max(-0.3, min(1.2, prof.smile + style.smileBias + smileDrift[t] + 0.6 * laughing[t]))
-                let j = jaw[t], o = open[t], w = width[t], r = round[t]
-                // Jaw and lips.
-                add(K.chin, 1, -0.045 * j); add(K.chin, 2, 0.005 * j)
-                add(K.lowerLip, 1, -0.030 * j - 0.012 * o); add(K.lowerLip, 2, 0.010 * r)
-                add(K.upperLip, 1, 0.008 * o); add(K.upperLip, 2, 0.010 * r)
-                add(K.lipCenter, 1, -0.015 * j - 0.006 * o); add(K.lipCenter, 2, 0.012 * r)
-                let spread = 0.012 * w - 0.010 * r + 0.006 * smile
-                add(K.leftMouthCorner, 0, -spread); add(K.rightMouthCorner, 0, spread)
-                add(K.leftMouthCorner, 1, 0.010 * smile - 0.004 * j); add(K.rightMouthCorner, 1, 0.010 * smile - 0.004 * j)
-                add(K.leftCheek, 1, 0.006 * smile); add(K.rightCheek, 1, 0.006 * smile)
-                // Brows: emotion baseline + accent raises; a frown pulls the inner brows together.
-                let b = prof.brow * style.browAmplitude + brow[t] + browDrift[t]
-                for kp in [K.leftBrowInner, K.leftBrowOuter, K.rightBrowInner, K.rightBrowOuter] { add(kp, 1, 0.012 * b) }
-                if b < 0 { add(K.leftBrowInner, 0, -0.004 * b); add(K.rightBrowInner, 0, 0.004 * b) }
-                add(K.glabella, 1, 0.004 * b); add(K.forehead, 1, 0.003 * b)
-                // Eyelids: blink closure, emotion aperture, squint with smiles.
-                let aperture = prof.eyeOpen - 0.15 * max(0, smile - 0.5)
-                let close = blink[t] * (1 + max(0, aperture))
-                add(K.leftUpperLid, 1, -0.012 * close + 0.006 * aperture); add(K.rightUpperLid, 1, -0.012 * close + 0.006 * aperture)
-                add(K.leftLowerLid, 1, 0.003 * close); add(K.rightLowerLid, 1, 0.003 * close)
-                // Gaze (the upper lids follow vertical gaze a little).
-                add(K.leftGaze, 0, 0.010 * gx[t]); add(K.rightGaze, 0, 0.010 * gx[t])
-                add(K.leftGaze, 1, 0.008 * gy[t]); add(K.rightGaze, 1, 0.008 * gy[t])
-                add(K.leftUpperLid, 1, 0.002 * gy[t]); add(K.rightUpperLid, 1, 0.002 * gy[t])
-                // Pose.
-                let p = style.headBias[0] + prof.headPitch + pitch[t]
-                let y = style.headBias[1] + yaw[t], rl = style.headBias[2] + roll[t]
-                f[K.scaleIndex] = style.scale * (1 + 0.004 * sin(Float(t) * dt * 0.3))
-                f[K.translationIndex] = style.translation[0] + 0.0015 * y
-                f[K.translationIndex &+ 1] = style.translation[1] - 0.0015 * p
-                f[K.translationIndex &+ 2] = style.translation[2]
-                f[K.rotationIndex] = p; f[K.rotationIndex &+ 1] = y; f[K.rotationIndex &+ 2] = rl
-            }
-        }
-        return Performance(motion: motion, frames: frames, viseme: visemeLabel, phoneme: phonemeLabel,
-                           phonemeInventory: inventory, accent: accent, blink: blink)
+        return (smileDrift, browDrift)
     }
 
     /// Phoneme segments covering the clip: gaps become silence segments.

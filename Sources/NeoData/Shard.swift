@@ -40,6 +40,8 @@ public struct Clip: Sendable {
     public var labels: [String: LabelTrack]
     /// Free-form string attributes (text spoken, voice, source, phoneme inventory joined by spaces).
     public var extra: [String: String]
+    /// Rendered or imported frames, when the clip has video.
+    public var video: ClipVideo?
 
     public init(id: String, identity: String, emotion: String, language: String, consentId: String,
                 fps: Int = 25, sampleRate: Int = 16_000, audio: [Float], motion: [Float], motionDim: Int,
@@ -52,6 +54,27 @@ public struct Clip: Sendable {
 
     public var frames: Int { motionDim > 0 ? motion.count / motionDim : 0 }
     public var duration: Double { Double(frames) / Double(fps) }
+}
+
+/// A clip's frames: uint8 RGB [frames, size, size, 3] at the clip's fps, with the ground truth of
+/// rendered clips: each frame's 2-D keypoints [frames, 21, 2] (pixels, x right, y down) and the
+/// camera (vertical field of view in radians, distance, frame offset x, y). Imported clips have
+/// frames only.
+public struct ClipVideo: Sendable, Equatable {
+    public var size: Int
+    public var frames: [UInt8]
+    public var keypoints: [Float]
+    public var camera: [Float]
+    /// Rendered clips: the 52 face-unit weights of each frame [T, 52] (ARKit order) and the seed
+    /// of the rendered identity, enough to render the clip again at any size.
+    public var faceUnits: [Float]
+    public var headSeed: UInt64?
+    public init(size: Int, frames: [UInt8], keypoints: [Float] = [], camera: [Float] = [], faceUnits: [Float] = [], headSeed: UInt64? = nil) {
+        self.size = size; self.frames = frames; self.keypoints = keypoints; self.camera = camera
+        self.faceUnits = faceUnits; self.headSeed = headSeed
+    }
+    public var frameBytes: Int { size * size * 3 }
+    public var count: Int { size > 0 ? frames.count / frameBytes : 0 }
 }
 
 /// What a shard says about a clip without reading its arrays.
@@ -68,6 +91,8 @@ public struct ClipInfo: Sendable, Equatable {
     public var featureFrames: Int
     public var featureDim: Int
     public var labelNames: [String]
+    /// Side of the clip's square frames, 0 when it has no video.
+    public var videoSize: Int = 0
 }
 
 /// The shard format (docs/dataset-format.md): one HDF5 file, root attributes `format`, `fps`,
@@ -156,6 +181,7 @@ public final class ShardWriter {
                 try f.writeFloat32(feats, shape: [T * ShardFormat.featuresPerFrame, clip.featureDim], at: "\(g)/features",
                                    options: ShardFormat.compression)
             }
+            if let v = clip.video { try writeVideo(v, frames: T, group: g, file: f, clip: where_) }
             if !clip.labels.isEmpty {
                 try f.createGroup("\(g)/labels")
                 for name in clip.labels.keys.sorted() {
@@ -182,6 +208,28 @@ public final class ShardWriter {
         ids.insert(clip.id)
         motionDim = clip.motionDim
         clipCount += 1
+    }
+
+    /// Frames as uint8 [T, S, S, 3] compressed with zstd (HDF5 filter 32015), one chunk per frame.
+    private func writeVideo(_ v: ClipVideo, frames T: Int, group g: String, file f: HDF5File, clip where_: String) throws {
+        guard v.size >= 8, v.frames.count == T * v.frameBytes else {
+            throw DataError(file: path, "\(where_): video must be [\(T), size, size, 3] bytes, got \(v.frames.count) bytes at size \(v.size)")
+        }
+        guard v.keypoints.isEmpty || v.keypoints.count == T * 42 else {
+            throw DataError(file: path, "\(where_): keypoints2d must be [\(T), 21, 2], got \(v.keypoints.count) values")
+        }
+        var options = ShardFormat.compression
+        options.chunkShape = [1, v.size, v.size, 3]
+        try f.writeUInt8(v.frames, shape: [T, v.size, v.size, 3], at: "\(g)/video", options: options)
+        if !v.keypoints.isEmpty {
+            try f.writeFloat32(v.keypoints, shape: [T, 21, 2], at: "\(g)/keypoints2d", options: ShardFormat.compression)
+        }
+        if !v.camera.isEmpty { try f.writeFloat32(v.camera, shape: [v.camera.count], at: "\(g)/camera") }
+        if !v.faceUnits.isEmpty {
+            guard v.faceUnits.count % T == 0 else { throw DataError(file: path, "\(where_): face units are not a whole number per frame") }
+            try f.writeFloat32(v.faceUnits, shape: [T, v.faceUnits.count / T], at: "\(g)/face_units", options: ShardFormat.compression)
+        }
+        if let seed = v.headSeed { try f.setAttribute("head_seed", .string(String(seed)), at: g) }
     }
 
     /// Writes the root attributes, closes the file and renames it into place.
@@ -245,10 +293,18 @@ public final class ShardReader: @unchecked Sendable {
                     fFrames = fi.shape[0]; fDim = fi.shape[1]
                 }
                 let labels = try file.exists("\(g)/labels") ? try file.datasets(in: "\(g)/labels").sorted() : []
+                var videoSize = 0
+                if try file.exists("\(g)/video") {
+                    let vi = try file.info(at: "\(g)/video")
+                    guard vi.shape.count == 4, vi.shape[0] == motion.shape[0], vi.shape[1] == vi.shape[2], vi.shape[3] == 3 else {
+                        throw DataError(file: path, "clip '\(id)': video must be [frames, size, size, 3] with one frame per motion frame, got \(vi.shape)")
+                    }
+                    videoSize = vi.shape[1]
+                }
                 infos.append(ClipInfo(shard: path, id: id, identity: try str("identity"), emotion: try str("emotion"),
                                       language: try str("language"), consentId: try str("consent_id"),
                                       frames: motion.shape[0], samples: audio.shape[0], motionDim: motion.shape[1],
-                                      featureFrames: fFrames, featureDim: fDim, labelNames: labels))
+                                      featureFrames: fFrames, featureDim: fDim, labelNames: labels, videoSize: videoSize))
             }
             return infos
         } catch let e as DataError {
@@ -261,7 +317,7 @@ public final class ShardReader: @unchecked Sendable {
     public func info(_ id: String) -> ClipInfo? { clips.first { $0.id == id } }
 
     /// Reads one clip's arrays and attributes.
-    public func read(_ id: String, audio wantAudio: Bool = true, labels wantLabels: Bool = true) throws -> Clip {
+    public func read(_ id: String, audio wantAudio: Bool = true, labels wantLabels: Bool = true, video wantVideo: Bool = false) throws -> Clip {
         guard let info = info(id) else { throw DataError(file: path, "no clip '\(id)' in this shard") }
         let g = ShardFormat.clipGroup(id)
         do {
@@ -280,15 +336,24 @@ public final class ShardReader: @unchecked Sendable {
                 }
             }
             var extra: [String: String] = [:]
-            let standard: Set<String> = ["clip_id", "identity", "emotion", "language", "consent_id", "fps", "sample_rate", "frames"]
+            let standard: Set<String> = ["clip_id", "identity", "emotion", "language", "consent_id", "fps", "sample_rate", "frames", "head_seed"]
             for name in try file.attributeNames(at: g) where !standard.contains(name) {
                 if let s = try file.attribute(name, at: g)?.stringValue { extra[name] = s }
             }
             let fps = Int(try file.attribute("fps", at: g)?.int64Value ?? Int64(ShardFormat.fps))
             let rate = Int(try file.attribute("sample_rate", at: g)?.int64Value ?? Int64(ShardFormat.sampleRate))
-            return Clip(id: id, identity: info.identity, emotion: info.emotion, language: info.language, consentId: info.consentId,
-                        fps: fps, sampleRate: rate, audio: audio, motion: motion, motionDim: info.motionDim,
-                        features: features, featureDim: info.featureDim, labels: labels, extra: extra)
+            var clip = Clip(id: id, identity: info.identity, emotion: info.emotion, language: info.language, consentId: info.consentId,
+                            fps: fps, sampleRate: rate, audio: audio, motion: motion, motionDim: info.motionDim,
+                            features: features, featureDim: info.featureDim, labels: labels, extra: extra)
+            if wantVideo && info.videoSize > 0 {
+                let frames = try file.readUInt8(at: "\(g)/video").values
+                let kp = try file.exists("\(g)/keypoints2d") ? try file.readFloat32(at: "\(g)/keypoints2d").values : []
+                let cam = try file.exists("\(g)/camera") ? try file.readFloat32(at: "\(g)/camera").values : []
+                let units = try file.exists("\(g)/face_units") ? try file.readFloat32(at: "\(g)/face_units").values : []
+                let seed = try file.attribute("head_seed", at: g)?.stringValue.flatMap { UInt64($0) }
+                clip.video = ClipVideo(size: info.videoSize, frames: frames, keypoints: kp, camera: cam, faceUnits: units, headSeed: seed)
+            }
+            return clip
         } catch {
             throw DataError(file: path, "clip '\(id)': \(error)")
         }

@@ -2,6 +2,7 @@ import Foundation
 import NeoAudio
 import NeoIO
 import NeoTensor
+import HeadRender
 
 /// The dataset folder's manifest (`dataset.json`).
 public struct DatasetManifest: Codable, Sendable, Equatable {
@@ -46,12 +47,14 @@ public struct SynthesisReport: Sendable {
     public var seconds: Double
     public var shards: [String]
     public var identities: [IdentityStyle]
+    /// The rig that made the motion ("mesh" or "rules").
+    public var rig: String = "rules"
 }
 
 /// A folder is written under a temporary sibling name and renamed at the end, so an interrupted
 /// run leaves no half dataset at `out`.
-enum StagedFolder {
-    static func begin(_ out: String) throws -> String {
+public enum StagedFolder {
+    public static func begin(_ out: String) throws -> String {
         let fm = FileManager.default
         let url = URL(fileURLWithPath: out).standardizedFileURL
         // Staging folders and temporaries of interrupted earlier runs (their process is gone).
@@ -74,7 +77,7 @@ enum StagedFolder {
         return staging
     }
 
-    static func commit(_ staging: String, to out: String) throws {
+    public static func commit(_ staging: String, to out: String) throws {
         let fm = FileManager.default
         if fm.fileExists(atPath: out) { try? fm.removeItem(atPath: out) }  // empty, checked in begin
         guard rename(staging, out) == 0 else {
@@ -86,7 +89,7 @@ enum StagedFolder {
         PendingTemporaries.shared.remove(staging)
     }
 
-    static func abandon(_ staging: String) {
+    public static func abandon(_ staging: String) {
         try? FileManager.default.removeItem(atPath: staging)
         PendingTemporaries.shared.remove(staging)
     }
@@ -102,10 +105,20 @@ public enum SyntheticPerformer {
     /// Deterministic: the same arguments give byte-identical files. Speech synthesis is
     /// serialised (espeak-ng is not thread-safe); motion, resampling and shard writing run on
     /// `threads` threads, one identity at a time each.
+    ///
+    /// `rig` turns articulations into motion (default: the head model's mesh when its asset is
+    /// installed, else the keypoint rules); `videoSize` also renders frames of that side, which
+    /// needs the mesh rig.
     public static func synthesize(identities: Int, minutes: Double, seed: UInt64, out: String, threads: Int = 2,
-                                  clipsPerShard: Int = SyntheticPerformer.clipsPerShard,
+                                  clipsPerShard: Int = SyntheticPerformer.clipsPerShard, rig: FaceRig? = nil,
+                                  videoSize: Int? = nil,
                                   progress: (@Sendable (String) -> Void)? = nil) throws -> SynthesisReport {
         guard identities > 0 else { throw DataError(file: out, "identities must be at least 1 (got \(identities))") }
+        let rig = rig ?? defaultRig()
+        if let v = videoSize {
+            guard FaceVideo.sizes.contains(v) else { throw DataError(file: out, "--video must be one of \(FaceVideo.sizes.map(String.init).joined(separator: ", ")) px (got \(v))") }
+            guard rig is MeshRig else { throw DataError(file: HeadAsset.defaultPath, "video needs the head model; \(HeadAsset.setupHint)") }
+        }
         guard minutes > 0, minutes.isFinite else { throw DataError(file: out, "minutes must be positive (got \(minutes))") }
         guard clipsPerShard > 0 else { throw DataError(file: out, "clipsPerShard must be positive") }
         let staging = try StagedFolder.begin(out)
@@ -115,7 +128,8 @@ public enum SyntheticPerformer {
             let results = ResultSlots<(shards: [String], clips: Int, seconds: Double)>(count: identities)
             try runWorkers(count: identities, threads: max(1, threads)) { i in
                 let r = try synthesizeIdentity(styles[i], index: i, seconds: secondsPerIdentity, seed: seed,
-                                               folder: staging, clipsPerShard: clipsPerShard)
+                                               folder: staging, clipsPerShard: clipsPerShard, rig: rig, videoSize: videoSize,
+                                               renderThreads: max(1, threads / min(threads, identities)))
                 results.set(i, r)
                 progress?("\(styles[i].identity): \(r.clips) clips, \(Int(r.seconds)) s")
             }
@@ -137,11 +151,12 @@ public enum SyntheticPerformer {
             let manifest = DatasetManifest(motionDim: FaceKeypoint.dimension, shards: shards, consentKey: keyInfo.id, source: [
                 "kind": "synthetic", "seed": String(seed), "identities": String(identities), "minutes": String(minutes),
                 "generator": "NeoData.SyntheticPerformer (espeak-ng speech, rule-based performer)",
+                "motion_rig": rig.name, "video": videoSize.map(String.init) ?? "none",
             ])
             try AtomicWrite.data(try manifest.encoded(), to: (staging as NSString).appendingPathComponent(DatasetManifest.fileName))
             try StagedFolder.commit(staging, to: out)
             return SynthesisReport(folder: out, clips: done.reduce(0) { $0 + $1.clips },
-                                   seconds: done.reduce(0) { $0 + $1.seconds }, shards: shards, identities: styles)
+                                   seconds: done.reduce(0) { $0 + $1.seconds }, shards: shards, identities: styles, rig: rig.name)
         } catch {
             StagedFolder.abandon(staging)
             throw error
@@ -150,8 +165,16 @@ public enum SyntheticPerformer {
 
     /// One identity's clips until its share of the corpus is reached, written to its shards.
     static func synthesizeIdentity(_ style: IdentityStyle, index: Int, seconds target: Double, seed: UInt64,
-                                   folder: String, clipsPerShard: Int) throws -> (shards: [String], clips: Int, seconds: Double) {
+                                   folder: String, clipsPerShard: Int, rig: FaceRig, videoSize: Int?,
+                                   renderThreads: Int) throws -> (shards: [String], clips: Int, seconds: Double) {
         let root = Generator(seed: seed)
+        var renderer: HeadRenderer?
+        if let size = videoSize, let mesh = rig as? MeshRig {
+            do {
+                renderer = try HeadRenderer(model: mesh.model, identity: FaceVideo.identity(index: index, seed: seed, model: mesh.model),
+                                            size: size, threads: renderThreads)
+            } catch { throw DataError(file: folder, "\(error)") }
+        }
         let emotionOffset = root.derived(0xE40, UInt64(index)).nextInt(Emotion.allCases.count)
         var total = 0.0
         var k = 0
@@ -161,7 +184,8 @@ public enum SyntheticPerformer {
         while total < target {
             let g = root.derived(0xC11B, UInt64(index), UInt64(k))
             let emotion = Emotion.allCases[(emotionOffset + k) % Emotion.allCases.count]
-            let clip = try makeClip(style: style, clipIndex: k, emotion: emotion, generator: g, remaining: target - total)
+            let clip = try makeClip(style: style, clipIndex: k, emotion: emotion, generator: g, remaining: target - total,
+                                    rig: rig, renderer: renderer)
             if writer == nil {
                 let name = "shard-\(style.identity)-\(shardNames.count).h5"
                 shardNames.append(name)
@@ -179,7 +203,7 @@ public enum SyntheticPerformer {
 
     /// Speaks 1–3 sentences (plus laughter when laughing) and performs them.
     static func makeClip(style: IdentityStyle, clipIndex: Int, emotion: Emotion, generator g: Generator,
-                         remaining: Double) throws -> Clip {
+                         remaining: Double, rig: FaceRig, renderer: HeadRenderer?) throws -> Clip {
         let prof = emotion.profile
         let language = style.languages.count > 1 && g.nextUniform() < 0.3 ? style.languages[1] : style.languages[0]
         let pool = SentenceList.sentences(for: language)
@@ -234,15 +258,25 @@ public enum SyntheticPerformer {
         let frames = audio.count / ShardFormat.samplesPerFrame + (audio.count % ShardFormat.samplesPerFrame == 0 ? 0 : 1)
         audio.append(contentsOf: repeatElement(0, count: frames * ShardFormat.samplesPerFrame - audio.count))
         let script = PerformanceScript(audio: audio, phonemes: phonemes, sentenceStarts: sentenceStarts, laughSpans: laughSpans)
-        let perf = Performer.perform(script, style: style, emotion: emotion, generator: g.derived(0x9E4F))
+        let perf = Performer.perform(script, style: style, emotion: emotion, generator: g.derived(0x9E4F), rig: rig)
         let id = "\(style.identity)-c" + String(repeating: "0", count: max(0, 4 - String(clipIndex).count)) + String(clipIndex)
-        return Clip(id: id, identity: style.identity, emotion: emotion.rawValue, language: language,
+        var clip = Clip(id: id, identity: style.identity, emotion: emotion.rawValue, language: language,
                     consentId: "consent-\(style.identity)", audio: audio, motion: perf.motion, motionDim: FaceKeypoint.dimension,
                     labels: ["viseme": .ints(perf.viseme.map { Int64($0) }), "phoneme": .ints(perf.phoneme.map { Int64($0) }),
                              "accent": .floats(perf.accent), "blink": .floats(perf.blink)],
                     extra: ["source": "synthetic", "text": texts.map(\.text).joined(separator: " "),
                             "voice": "\(voice.espeakName) rate \(voice.rate) pitch \(voice.pitch) range \(voice.range)",
                             "phoneme_inventory": perf.phonemeInventory.joined(separator: " ")])
+        if let renderer, let mesh = rig as? MeshRig {
+            clip.video = FaceVideo.render(perf.articulation, renderer: renderer, rig: mesh)
+        }
+        return clip
+    }
+
+    /// The mesh rig when the head model is installed, else the keypoint rules.
+    public static func defaultRig() -> FaceRig {
+        if let model = HeadAsset.shared() { return MeshRig(model: model) }
+        return KeypointRules()
     }
 }
 

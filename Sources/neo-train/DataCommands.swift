@@ -7,7 +7,7 @@ struct DataGroup: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "data",
         abstract: "Make, inspect and import datasets; cache audio features.",
-        subcommands: [DataSynth.self, DataStats.self, DataImport.self, DataFeatures.self])
+        subcommands: [DataSynth.self, DataStats.self, DataImport.self, DataFeatures.self, DataPreview.self, DataImportVideo.self])
 }
 
 struct DataSynth: ParsableCommand {
@@ -30,9 +30,12 @@ struct DataSynth: ParsableCommand {
     @Option(parsing: .unconditional, help: "Worker threads.")
     var threads = 2
 
+    @Option(help: "Also render frames of this side (64, 128 or 256 px) into the shards; needs the head model from scripts/setup.sh.")
+    var video: Int?
+
     func run() throws {
         InterruptCleanup.install()
-        print(try DataCommand.synth(identities: identities, minutes: minutes, seed: seed, out: out, threads: threads))
+        print(try DataCommand.synth(identities: identities, minutes: minutes, seed: seed, out: out, threads: threads, video: video))
     }
 }
 
@@ -52,6 +55,18 @@ struct DataStats: ParsableCommand {
     }
 }
 
+/// The manifest, consent and output options every importer takes.
+struct ImportListing: ParsableArguments {
+    @Option(help: "Manifest (CSV with a header row, or JSON): clip, identity, emotion, language, consent.")
+    var manifest: String
+
+    @Option(help: "Signed consent records (default: consent.json beside the manifest).")
+    var consent: String?
+
+    @Option(help: "Output dataset folder (must not exist or be empty).")
+    var out: String
+}
+
 struct DataImport: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "import",
@@ -63,18 +78,11 @@ struct DataImport: ParsableCommand {
     @Option(help: "Folder of .npy motion files.")
     var motion: String
 
-    @Option(help: "Manifest (CSV with a header row, or JSON): clip, identity, emotion, language, consent.")
-    var manifest: String
-
-    @Option(help: "Signed consent records (default: consent.json beside the manifest).")
-    var consent: String?
-
-    @Option(help: "Output dataset folder (must not exist or be empty).")
-    var out: String
+    @OptionGroup var listing: ImportListing
 
     func run() throws {
         InterruptCleanup.install()
-        print(try DataCommand.importClips(audio: audio, motion: motion, manifest: manifest, consent: consent, out: out))
+        print(try DataCommand.importClips(audio: audio, motion: motion, manifest: listing.manifest, consent: listing.consent, out: listing.out))
     }
 }
 
@@ -110,5 +118,59 @@ struct DataFeatures: ParsableCommand {
         case (nil, _?, nil): throw TrainError("data features: --out goes with --audio FILE")
         default: throw TrainError("data features: give either --audio FILE --out FILE.h5, or --dataset DIR")
         }
+    }
+}
+
+struct DataPreview: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "preview",
+        abstract: "Contact sheet (identities × frames, PNG) of a video dataset, and one clip as mp4 with its audio.")
+
+    @Argument(help: "Dataset folder with video (data synth --video).")
+    var folder: String
+
+    @Option(help: "Contact sheet PNG to write.")
+    var out: String?
+
+    @Option(help: "Identities on the sheet (first clip of each).")
+    var identities = 24
+
+    @Option(help: "Frames per identity, evenly spaced over its clip.")
+    var frames = 4
+
+    @Flag(help: "Draw the 21 keypoints (lips red).")
+    var keypoints = false
+
+    @Option(help: "Write one clip as mp4 with its audio (ffmpeg).")
+    var mp4: String?
+
+    @Option(help: "Clip id for --mp4 (default: the first clip with video).")
+    var clip: String?
+
+    @Option(help: "Only the first seconds of the clip in --mp4.")
+    var seconds: Double?
+
+    func run() throws {
+        print(try FacePreview.run(folder: folder, out: out, identities: identities, frames: frames, keypoints: keypoints,
+                                  mp4: mp4, clip: clip, seconds: seconds))
+    }
+}
+
+struct DataImportVideo: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "import-video",
+        abstract: "Import face-aligned square talking-head videos (25 fps, 16 kHz, resized; consent id per clip; motion left empty).")
+
+    @Option(help: "Folder of videos named after the clip ids (mp4, mov, mkv, webm, avi, m4v).")
+    var videos: String
+
+    @OptionGroup var listing: ImportListing
+
+    @Option(help: "Frame side in pixels (64, 128 or 256).")
+    var size = 128
+
+    func run() throws {
+        InterruptCleanup.install()
+        print(try VideoImport.run(videos: videos, manifest: listing.manifest, consent: listing.consent, out: listing.out, size: size))
     }
 }

@@ -118,4 +118,18 @@ final class PerformerTests: XCTestCase {
         }
         XCTAssertLessThan(after / n, before / n - 0.8, "mean pitch before \(before / n), after \(after / n)")
     }
+
+    func testSpeakersSometimesLookAside() throws {
+        let s = script(seconds: 60, seed: 8)
+        let style = IdentityStyle.derive(index: 3, seed: 9)
+        let explaining = Performer.perform(s, style: style, emotion: .explaining, generator: Generator(seed: 4))
+        let yaw = (0..<explaining.frames).map { explaining.motion[$0 * 70 + 68] }
+        // Turns of 10–20° (× head amplitude 0.6–1.5) on top of a few degrees of sway: the side of
+        // the head shows, and no turn goes past 45°.
+        XCTAssertGreaterThan(yaw.map(abs).max()!, 8)
+        XCTAssertLessThan(yaw.map(abs).max()!, 45)
+        let serious = Performer.perform(s, style: style, emotion: .serious, generator: Generator(seed: 4))
+        let turned = { (p: Performance) in (0..<p.frames).filter { abs(p.motion[$0 * 70 + 68]) > 8 }.count }
+        XCTAssertGreaterThan(turned(explaining), turned(serious), "explaining speakers look aside more than serious ones")
+    }
 }

@@ -6,7 +6,7 @@ import NeoData
 /// thrown with one-line descriptions.
 public enum DataCommand {
     /// `data synth`: the synthetic performer corpus.
-    public static func synth(identities: Int, minutes: Double, seed: Int, out: String, threads: Int = 2) throws -> String {
+    public static func synth(identities: Int, minutes: Double, seed: Int, out: String, threads: Int = 2, video: Int? = nil) throws -> String {
         guard (1...maximumIdentities).contains(identities) else {
             throw TrainError("--identities: expected an integer in 1…\(maximumIdentities), got \(identities)")
         }
@@ -17,15 +17,20 @@ public enum DataCommand {
         guard (1...maximumThreads).contains(threads) else {
             throw TrainError("--threads: expected an integer in 1…\(maximumThreads), got \(threads)")
         }
-        try checkFreeSpace(bytes: minutes * synthBytesPerMinute, for: out, what: String(format: "%g min of speech", minutes))
+        // Frames: 25 per second of uint8 RGB, counted at a 20× zstd ratio (more than rendered
+        // heads reach), so the estimate stays below what the corpus really takes.
+        let videoBytesPerMinute = video.map { 25.0 * 60 * Double($0 * $0 * 3) / 20 } ?? 0
+        try checkFreeSpace(bytes: minutes * (synthBytesPerMinute + videoBytesPerMinute), for: out,
+                           what: String(format: "%g min of speech", minutes) + (video.map { " with \($0) px video" } ?? ""))
         let start = DispatchTime.now().uptimeNanoseconds
         let report = try SyntheticPerformer.synthesize(identities: identities, minutes: minutes, seed: UInt64(seed), out: out,
-                                                       threads: threads) { line in
+                                                       threads: threads, videoSize: video) { line in
             FileHandle.standardOutput.write(Data(("  " + line + "\n").utf8))
         }
         let elapsed = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
         return String(format: "wrote %@: %d clips, %.1f min of speech, %d identities, %d shards in %.1f s",
                       report.folder, report.clips, report.seconds / 60, report.identities.count, report.shards.count, elapsed)
+            + " (motion from the \(report.rig) rig" + (video.map { ", \($0) px video" } ?? "") + ")"
     }
 
     /// Bounds of `data synth`: far above any corpus a CPU trains on, far below what fills a disk
