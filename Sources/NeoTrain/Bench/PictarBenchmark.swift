@@ -192,7 +192,7 @@ public enum PictarBenchmark {
             bundle.merge(gradients) { a, _ in a }
             let configText = String(decoding: try JSONEncoder().encode(config), as: UTF8.self)
             let json: [String: Any], torchStep: Double
-            switch try TorchReference.run(script: torchScript, bundle: bundle, configText: configText, lr: lr, repeats: reps, threads: threads) {
+            switch try TorchReference.run(script: torchScript, bundle: bundle, configText: configText, lr: Double(lr), repeats: reps, threads: threads) {
             case .unavailable(let reason): result.torchUnavailable = reason; return result
             case .ran(let output, let seconds): json = output; torchStep = seconds
             }

@@ -1,4 +1,5 @@
 import Foundation
+import NeoAudio
 import NeoData
 
 /// `neo-train data import-video --videos DIR --manifest FILE --out DIR`: face-aligned talking-head
