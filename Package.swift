@@ -33,6 +33,8 @@ let package = Package(
         .systemLibrary(name: "CFFTW", pkgConfig: "fftw3f", providers: [.apt(["libfftw3-dev"])]),
         .systemLibrary(name: "CSoxr", pkgConfig: "soxr", providers: [.apt(["libsoxr-dev"])]),
         .systemLibrary(name: "CEspeak", pkgConfig: "espeak-ng", providers: [.apt(["libespeak-ng-dev"])]),
+        // Open MPI's C API (Debian: libopenmpi-dev, openmpi-bin for mpirun).
+        .systemLibrary(name: "CMPI", pkgConfig: "ompi", providers: [.apt(["libopenmpi-dev"])]),
 
         .target(name: "NeoTensor", dependencies: ["CBLAS"], swiftSettings: kernelSettings),
         .target(name: "NeoNN", dependencies: ["NeoTensor"], swiftSettings: kernelSettings),
@@ -46,8 +48,11 @@ let package = Package(
         .target(name: "Vocal", dependencies: ["NeoTensor", "NeoNN"], swiftSettings: kernelSettings),
         .target(name: "RewardModel", dependencies: ["NeoTensor", "NeoNN"], swiftSettings: kernelSettings),
         .target(name: "KineticGRPO", dependencies: ["NeoTensor", "NeoNN", "Vocal", "RewardModel"], swiftSettings: kernelSettings),
+        // MPI collectives for data-parallel training; a world of one without an MPI launcher.
+        .target(name: "Distributed", dependencies: ["NeoTensor", "CMPI"]),
         .target(name: "NeoTrain", dependencies: [
             "NeoTensor", "NeoNN", "NeoIO", "NeoAudio", "NeoData", "Vocal", "RewardModel", "KineticGRPO",
+            "Distributed",
             .product(name: "TOMLKit", package: "TOMLKit"),
         ]),
         // ONNX and safetensors export of trained models (Sources/NeoExport/ONNX/onnx.pb.swift is
@@ -66,6 +71,8 @@ let package = Package(
         .target(name: "NeoTestSupport", dependencies: ["NeoTensor", "NeoIO"]),
         // Runs an engine misuse by name so a test can observe the trap from outside.
         .executableTarget(name: "neo-tensor-probe", dependencies: ["NeoTensor"]),
+        // Runs the MPI collectives on known inputs, for tests that launch it under mpirun.
+        .executableTarget(name: "neo-mpi-probe", dependencies: ["Distributed", "NeoTensor"]),
 
         .testTarget(name: "NeoTensorTests", dependencies: ["NeoTensor", "NeoTestSupport", "neo-tensor-probe"]),
         .testTarget(name: "NeoNNTests", dependencies: ["NeoNN", "NeoTestSupport"]),
@@ -76,6 +83,7 @@ let package = Package(
         .testTarget(name: "RewardModelTests", dependencies: ["RewardModel", "NeoTestSupport"]),
         .testTarget(name: "KineticGRPOTests", dependencies: ["KineticGRPO", "NeoTestSupport"]),
         .testTarget(name: "NeoTrainTests", dependencies: ["NeoTrain", "NeoData", "NeoAudio", "Vocal", "NeoTestSupport", "neo-train"]),
+        .testTarget(name: "DistributedTests", dependencies: ["Distributed", "NeoTensor", "NeoIO", "NeoTestSupport", "neo-mpi-probe", "neo-train"]),
         .testTarget(name: "NeoExportTests", dependencies: ["NeoExport", "NeoTestSupport", "neo-train"]),
     ],
     swiftLanguageModes: [.v6]

@@ -6,6 +6,8 @@ cd "$(dirname "$0")/.."
 
 apt_packages=(pkg-config libopenblas-dev libhdf5-dev libsndfile1-dev libzstd-dev
               espeak-ng libespeak-ng-dev libfftw3-dev libsoxr-dev sox ffmpeg)
+# Open MPI: the C library for data-parallel training and mpirun, used by its tests.
+apt_packages+=(openmpi-bin libopenmpi-dev)
 missing=()
 for p in "${apt_packages[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
