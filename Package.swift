@@ -38,7 +38,7 @@ let package = Package(
 
         .target(name: "NeoTensor", dependencies: ["CBLAS"], swiftSettings: kernelSettings),
         .target(name: "NeoNN", dependencies: ["NeoTensor"], swiftSettings: kernelSettings),
-        .target(name: "NeoIO", dependencies: ["NeoTensor", "NeoNN", "CHDF5", "CZstd"]),
+        .target(name: "NeoIO", dependencies: ["NeoTensor", "CHDF5", "CZstd"]),
         .target(name: "NeoAudio", dependencies: ["NeoTensor", "NeoNN", "NeoIO", "CBLAS", "CSndfile", "CFFTW", "CSoxr"],
                 swiftSettings: kernelSettings),
         .target(name: "NeoData", dependencies: [
@@ -67,24 +67,34 @@ let package = Package(
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
-        // Test support: finite-difference gradcheck and comparison helpers shared by all tests.
-        .target(name: "NeoTestSupport", dependencies: ["NeoTensor", "NeoIO"]),
+        // Test support: finite-difference gradcheck, comparison and cross-check helpers shared by
+        // all tests (outside tools run through NeoAudio's Subprocess).
+        .target(name: "NeoTestSupport", dependencies: ["NeoTensor", "NeoAudio"]),
         // Runs an engine misuse by name so a test can observe the trap from outside.
         .executableTarget(name: "neo-tensor-probe", dependencies: ["NeoTensor"]),
         // Runs the MPI collectives on known inputs, for tests that launch it under mpirun.
         .executableTarget(name: "neo-mpi-probe", dependencies: ["Distributed", "NeoTensor"]),
 
-        .testTarget(name: "NeoTensorTests", dependencies: ["NeoTensor", "NeoTestSupport", "neo-tensor-probe"]),
-        .testTarget(name: "NeoNNTests", dependencies: ["NeoNN", "NeoTestSupport"]),
-        .testTarget(name: "NeoIOTests", dependencies: ["NeoIO", "NeoTestSupport"]),
-        .testTarget(name: "NeoAudioTests", dependencies: ["NeoAudio", "NeoTestSupport"]),
-        .testTarget(name: "NeoDataTests", dependencies: ["NeoData", "NeoTestSupport"]),
-        .testTarget(name: "VocalTests", dependencies: ["Vocal", "NeoTestSupport"]),
-        .testTarget(name: "RewardModelTests", dependencies: ["RewardModel", "NeoTestSupport"]),
-        .testTarget(name: "KineticGRPOTests", dependencies: ["KineticGRPO", "NeoTestSupport"]),
-        .testTarget(name: "NeoTrainTests", dependencies: ["NeoTrain", "NeoData", "NeoAudio", "Vocal", "NeoTestSupport", "neo-train"]),
+        // Each test target declares every module it imports.
+        .testTarget(name: "NeoTensorTests", dependencies: ["NeoTensor", "NeoIO", "NeoTestSupport", "neo-tensor-probe"]),
+        .testTarget(name: "NeoNNTests", dependencies: ["NeoNN", "NeoTensor", "NeoIO", "NeoTestSupport"]),
+        .testTarget(name: "NeoIOTests", dependencies: ["NeoIO", "NeoTensor", "NeoTestSupport"]),
+        .testTarget(name: "NeoAudioTests", dependencies: ["NeoAudio", "NeoNN", "NeoTensor", "NeoIO", "NeoTestSupport"]),
+        .testTarget(name: "NeoDataTests", dependencies: [
+            "NeoData", "NeoAudio", "NeoIO", "NeoTensor", "NeoTestSupport",
+            .product(name: "Crypto", package: "swift-crypto"),
+        ]),
+        .testTarget(name: "VocalTests", dependencies: ["Vocal", "NeoNN", "NeoTensor", "NeoTestSupport"]),
+        .testTarget(name: "RewardModelTests", dependencies: ["RewardModel", "NeoNN", "NeoTensor", "NeoTestSupport"]),
+        .testTarget(name: "KineticGRPOTests", dependencies: ["KineticGRPO", "Vocal", "NeoNN", "NeoTensor", "NeoTestSupport"]),
+        .testTarget(name: "NeoTrainTests", dependencies: [
+            "NeoTrain", "KineticGRPO", "RewardModel", "Vocal", "NeoData", "NeoAudio", "NeoIO", "NeoNN", "NeoTensor",
+            "NeoTestSupport", "neo-train",
+        ]),
         .testTarget(name: "DistributedTests", dependencies: ["Distributed", "NeoTensor", "NeoIO", "NeoTestSupport", "neo-mpi-probe", "neo-train"]),
-        .testTarget(name: "NeoExportTests", dependencies: ["NeoExport", "NeoTestSupport", "neo-train"]),
+        .testTarget(name: "NeoExportTests", dependencies: [
+            "NeoExport", "RewardModel", "Vocal", "NeoIO", "NeoNN", "NeoTensor", "NeoTestSupport", "neo-train",
+        ]),
     ],
     swiftLanguageModes: [.v6]
 )

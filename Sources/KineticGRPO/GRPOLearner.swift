@@ -108,25 +108,28 @@ public final class GRPOLearner {
     /// (the same noise for every model, so two models compare on equal footing). No tape.
     public static func evaluate(model: VocalModel, clips: [GRPOClip], reward: MotionReward, settings: GRPOSettings,
                                 seed: UInt64, candidates: Int = 1) throws -> (mean: Double, rewards: [Float], motions: [Tensor]) {
-        let grid = shiftedTimeGrid(steps: settings.steps, shift: settings.shift)
+        let sampler = GRPOSampler(policy: model, settings: settings)
         var rewards: [Float] = [], motions: [Tensor] = []
         for clip in clips {
             let context = clip.rewardContext(candidates: candidates)
-            let conditions = context.conditions
-            let n = conditions.frames, d = model.config.latentDim
-            let noise = Tensor.empty([candidates, n, d])
-            for j in 0..<candidates {
-                Generator(seed: seed).derived(UInt64(clip.index), UInt64(j)).fillNormal(noise.data + j * n * d, count: n * d)
-            }
-            let motion = noGrad { () -> Tensor in
-                let plan = GuidancePlan(model: model, conditions: conditions, weights: settings.guidance)
-                return sampleODE(from: noise, grid: grid, solver: .euler) { x, t in model.guidedVelocity(x, t: t, plan: plan) }
-            }
+            let motion = sampler.sampleODE(from: evaluationNoise(clip: clip, candidates: candidates, latentDim: model.config.latentDim, seed: seed),
+                                           conditions: context.conditions)
             try clip.checkCarries(reward)
             rewards += try reward.score(motion: motion, context: context)
             motions.append(motion)
         }
         let mean = rewards.isEmpty ? 0 : rewards.reduce(0.0) { $0 + Double($1) } / Double(rewards.count)
         return (mean, rewards, motions)
+    }
+
+    /// The fixed noise `[candidates, N, D]` evaluations start clip `clip` from:
+    /// `Generator(seed: seed).derived(clip index, candidate)`, the same for every model.
+    public static func evaluationNoise(clip: GRPOClip, candidates: Int, latentDim d: Int, seed: UInt64) -> Tensor {
+        let n = clip.conditions.frames
+        let noise = Tensor.empty([candidates, n, d])
+        for j in 0..<candidates {
+            Generator(seed: seed).derived(UInt64(clip.index), UInt64(j)).fillNormal(noise.data + j * n * d, count: n * d)
+        }
+        return noise
     }
 }

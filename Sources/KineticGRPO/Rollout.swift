@@ -160,6 +160,28 @@ public struct GRPOSampler {
         return model.guidedVelocity(x, t: t, plan: plan)
     }
 
+    /// The step loop every GRPO sampling shares (rollouts, evaluations): from `x0` down the
+    /// settings' grid, the policy's velocity guided by the settings' weights under `conditions`,
+    /// no tape; `step(k, t_k, t_{k+1}, x_k, v)` returns x_{k+1}.
+    public func walk(from x0: Tensor, conditions: VocalConditions,
+                     step: (_ k: Int, _ t: Float, _ tNext: Float, _ x: Tensor, _ v: Tensor) throws -> Tensor) rethrows -> Tensor {
+        let grid = self.grid
+        return try noGrad {
+            let plan = GuidancePlan(model: policy, conditions: conditions, weights: settings.guidance)
+            var x = x0
+            for k in 0..<settings.steps {
+                let t = grid[k], tNext = grid[k + 1]
+                x = try step(k, t, tNext, x, policy.guidedVelocity(x, t: t, plan: plan))
+            }
+            return x
+        }
+    }
+
+    /// Deterministic (Euler ODE) samples from `x0`: what evaluations score.
+    public func sampleODE(from x0: Tensor, conditions: VocalConditions) -> Tensor {
+        walk(from: x0, conditions: conditions) { _, t, tNext, x, v in PolicyStep.deterministic(x: x, v: v, t: t, tNext: tNext) }
+    }
+
     /// Rolls out G candidates for each clip (one batched forward of G rows per step and clip),
     /// scores the final motions with `reward` and computes the advantages. `recordAll` keeps
     /// every step (for dumps); otherwise only the SDE window's steps are kept.
@@ -186,29 +208,23 @@ public struct GRPOSampler {
             let stepNoise = (0..<g).map {
                 Self.candidateGenerator(seed: seed, iteration: iteration, clip: clip.index, candidate: $0).derived(1)
             }
-            var x = initialNoise(seed: seed, iteration: iteration, clip: clip.index, frames: n)
             var records: [GRPOStepRecord] = []
-            noGrad {
-                let plan = GuidancePlan(model: policy, conditions: conditions, weights: settings.guidance)
-                for k in 0..<settings.steps {
-                    let t = grid[k], tNext = grid[k + 1]
-                    let v = policy.guidedVelocity(x, t: t, plan: plan)
-                    if settings.isSDEStep(k) {
-                        let mu = PolicyStep.mean(kind: settings.sdeKind, x: x, v: v, t: t, tNext: tNext, noiseLevel: a)
-                        let s = PolicyStep.std(kind: settings.sdeKind, t: t, tNext: tNext, noiseLevel: a)
-                        let xi = Tensor.empty(x.shape)
-                        for j in 0..<g { stepNoise[j].fillNormal(xi.data + j * row, count: row) }
-                        records.append(GRPOStepRecord(k: k, t: t, tNext: tNext, s: s, isSDE: true, x: x, xi: xi, mu: mu))
-                        x = mu + xi * s
-                    } else {
-                        let mu = PolicyStep.deterministic(x: x, v: v, t: t, tNext: tNext)
-                        if recordAll {
-                            records.append(GRPOStepRecord(k: k, t: t, tNext: tNext, s: 0, isSDE: false, x: x,
-                                                          xi: Tensor.zeros(x.shape), mu: mu))
-                        }
-                        x = mu
-                    }
+            let x = walk(from: initialNoise(seed: seed, iteration: iteration, clip: clip.index, frames: n),
+                         conditions: conditions) { k, t, tNext, x, v in
+                if settings.isSDEStep(k) {
+                    let mu = PolicyStep.mean(kind: settings.sdeKind, x: x, v: v, t: t, tNext: tNext, noiseLevel: a)
+                    let s = PolicyStep.std(kind: settings.sdeKind, t: t, tNext: tNext, noiseLevel: a)
+                    let xi = Tensor.empty(x.shape)
+                    for j in 0..<g { stepNoise[j].fillNormal(xi.data + j * row, count: row) }
+                    records.append(GRPOStepRecord(k: k, t: t, tNext: tNext, s: s, isSDE: true, x: x, xi: xi, mu: mu))
+                    return mu + xi * s
                 }
+                let mu = PolicyStep.deterministic(x: x, v: v, t: t, tNext: tNext)
+                if recordAll {
+                    records.append(GRPOStepRecord(k: k, t: t, tNext: tNext, s: 0, isSDE: false, x: x,
+                                                  xi: Tensor.zeros(x.shape), mu: mu))
+                }
+                return mu
             }
             let mid = DispatchTime.now().uptimeNanoseconds
             let rewards = try reward.score(motion: x, context: context)

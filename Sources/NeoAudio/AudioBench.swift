@@ -97,14 +97,14 @@ public enum AudioBench {
             result.torchUnavailable = "\(script) not found"
             return result
         }
-        guard let python = findExecutable("python3") else {
+        guard let python = Subprocess.find("python3") else {
             result.torchUnavailable = "python3 not found"
             return result
         }
         let samplesPath = FileManager.default.temporaryDirectory.appendingPathComponent("neo-bench-audio-\(UUID().uuidString).npy").path
         defer { try? FileManager.default.removeItem(atPath: samplesPath) }
         try NPY.write(Tensor(samples, shape: [samples.count]), to: samplesPath)
-        let (status, output) = runProcess(python, [script, weights, samplesPath, "--threads", "\(threads)",
+        let (status, output) = Subprocess.run(python, [script, weights, samplesPath, "--threads", "\(threads)",
                                                    "--repeats", "\(max(1, repeats))", "--window", "\(extractor.windowFrames)"])
         guard status == 0, let line = output.split(separator: "\n").last(where: { $0.hasPrefix("{") }),
               let json = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any],
@@ -134,11 +134,11 @@ public enum AudioBench {
             return Array(out.prefix(n))
         }
         if let file { return (loop(try AudioDecoder.load(file).samples), URL(fileURLWithPath: file).lastPathComponent) }
-        if let espeak = findExecutable("espeak-ng") {
+        if let espeak = Subprocess.find("espeak-ng") {
             let wav = FileManager.default.temporaryDirectory.appendingPathComponent("neo-bench-speech-\(UUID().uuidString).wav").path
             defer { try? FileManager.default.removeItem(atPath: wav) }
             let text = "Talking heads learn to move their lips from the sound of speech. Every layer of the encoder hears a different part of it, from phonemes to prosody."
-            if runProcess(espeak, ["-w", wav, text]).status == 0, let speech = try? AudioDecoder.load(wav) {
+            if Subprocess.run(espeak, ["-w", wav, text]).status == 0, let speech = try? AudioDecoder.load(wav) {
                 return (loop(speech.samples), "espeak-ng speech")
             }
         }
@@ -169,27 +169,4 @@ func processCPUSeconds() -> Double {
     var t = timespec()
     clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t)
     return Double(t.tv_sec) + Double(t.tv_nsec) / 1e9
-}
-
-/// Full path of an executable on PATH, or nil.
-func findExecutable(_ name: String) -> String? {
-    for dir in (ProcessInfo.processInfo.environment["PATH"] ?? "/usr/local/bin:/usr/bin").split(separator: ":") {
-        let p = "\(dir)/\(name)"
-        if FileManager.default.isExecutableFile(atPath: p) { return p }
-    }
-    return nil
-}
-
-/// Runs a process to completion; its exit status and combined output.
-func runProcess(_ exe: String, _ args: [String]) -> (status: Int32, output: String) {
-    let p = Process()
-    p.executableURL = URL(fileURLWithPath: exe)
-    p.arguments = args
-    let pipe = Pipe()
-    p.standardOutput = pipe
-    p.standardError = pipe
-    do { try p.run() } catch { return (127, "\(error)") }
-    let data = pipe.fileHandleForReading.readDataToEndOfFile()
-    p.waitUntilExit()
-    return (p.terminationStatus, String(decoding: data, as: UTF8.self))
 }

@@ -1,4 +1,5 @@
 import Foundation
+import NeoAudio
 
 /// Runs the project's Python cross-check scripts (Tests/crosscheck/*.py). Returns nil when
 /// python3 or a required module is missing, so the caller can skip; otherwise the exit status
@@ -10,12 +11,7 @@ public enum PythonCrossCheck {
 
     public static func python() -> String? {
         // The python3 on PATH is the one setup.sh installed packages into.
-        if let path = ProcessInfo.processInfo.environment["PATH"] {
-            for dir in path.split(separator: ":") {
-                let p = "\(dir)/python3"
-                if FileManager.default.isExecutableFile(atPath: p) { return p }
-            }
-        }
+        if let p = Subprocess.find("python3") { return p }
         for p in ["/usr/local/bin/python3", "/usr/bin/python3"] where FileManager.default.isExecutableFile(atPath: p) { return p }
         return nil
     }
@@ -29,21 +25,13 @@ public enum PythonCrossCheck {
 
     /// Runs `Tests/crosscheck/<script>` with arguments.
     public static func runScript(_ script: String, _ args: [String]) -> (status: Int32, output: String) {
-        guard let py = python() else { return (127, "python3 not found") }
+        guard let py = python() else { return (Subprocess.cannotStart, "python3 not found") }
         return run(py, [repoRoot.appendingPathComponent("Tests/crosscheck/\(script)").path] + args)
     }
 
+    /// Runs any executable to completion (`Subprocess.run`).
     public static func run(_ exe: String, _ args: [String]) -> (status: Int32, output: String) {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: exe)
-        p.arguments = args
-        let pipe = Pipe()
-        p.standardOutput = pipe
-        p.standardError = pipe
-        do { try p.run() } catch { return (127, "\(error)") }
-        let data = pipe.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        return (p.terminationStatus, String(decoding: data, as: UTF8.self))
+        Subprocess.run(exe, args)
     }
 
     /// A fresh temporary folder.

@@ -6,45 +6,40 @@ import NeoTestSupport
 /// a convolution is linear in each input, so only float rounding separates the two), and the
 /// fused kernels against the composite references of ConvReference.swift, forward and backward.
 final class ConvolutionTests: XCTestCase {
-    func check(_ name: String, _ inputs: [Tensor], file: StaticString = #filePath, line: UInt = #line,
-               _ f: @escaping ([Tensor]) -> Tensor) {
-        let r = gradCheck(inputs, f)
-        XCTAssertTrue(r.passed, "\(name): \(r)", file: file, line: line)
-    }
 
     // MARK: Gradients
 
     func testConv1dGradients() {
-        check("conv1d groups 2 stride 2 pad 1 dilation 2", [randn([2, 4, 9], seed: 1), randn([6, 2, 3], seed: 2), randn([6], seed: 3)]) {
+        assertGradCheck("conv1d groups 2 stride 2 pad 1 dilation 2", [randn([2, 4, 9], seed: 1), randn([6, 2, 3], seed: 2), randn([6], seed: 3)]) {
             conv1d($0[0], weight: $0[1], bias: $0[2], stride: 2, padding: 1, dilation: 2, groups: 2)
         }
-        check("conv1d plain", [randn([1, 3, 7], seed: 4), randn([2, 3, 4], seed: 5)]) {
+        assertGradCheck("conv1d plain", [randn([1, 3, 7], seed: 4), randn([2, 3, 4], seed: 5)]) {
             conv1d($0[0], weight: $0[1], bias: nil)
         }
     }
 
     func testConv2dGradients() {
-        check("conv2d groups 2, stride [2,1], pad [1,0], dilation [1,2]",
+        assertGradCheck("conv2d groups 2, stride [2,1], pad [1,0], dilation [1,2]",
               [randn([2, 4, 6, 5], seed: 6), randn([4, 2, 3, 2], seed: 7), randn([4], seed: 8)]) {
             conv2d($0[0], weight: $0[1], bias: $0[2], stride: [2, 1], padding: [1, 0], dilation: [1, 2], groups: 2)
         }
-        check("conv2d depthwise pad 2 stride 3", [randn([1, 3, 7, 6], seed: 9), randn([3, 1, 3, 3], seed: 10)]) {
+        assertGradCheck("conv2d depthwise pad 2 stride 3", [randn([1, 3, 7, 6], seed: 9), randn([3, 1, 3, 3], seed: 10)]) {
             conv2d($0[0], weight: $0[1], bias: nil, stride: [3, 3], padding: [2, 2], groups: 3)
         }
-        check("conv2d 1×1", [randn([2, 3, 4, 3], seed: 11), randn([5, 3, 1, 1], seed: 12), randn([5], seed: 13)]) {
+        assertGradCheck("conv2d 1×1", [randn([2, 3, 4, 3], seed: 11), randn([5, 3, 1, 1], seed: 12), randn([5], seed: 13)]) {
             conv2d($0[0], weight: $0[1], bias: $0[2])
         }
-        check("conv2d 1×1 stride 2", [randn([1, 2, 5, 5], seed: 14), randn([3, 2, 1, 1], seed: 15)]) {
+        assertGradCheck("conv2d 1×1 stride 2", [randn([1, 2, 5, 5], seed: 14), randn([3, 2, 1, 1], seed: 15)]) {
             conv2d($0[0], weight: $0[1], bias: nil, stride: [2, 2])
         }
     }
 
     func testConv3dGradients() {
-        check("conv3d stride [1,2,1] pad [1,1,0] dilation [2,1,1]",
+        assertGradCheck("conv3d stride [1,2,1] pad [1,1,0] dilation [2,1,1]",
               [randn([1, 2, 4, 5, 4], seed: 16), randn([3, 2, 2, 3, 2], seed: 17), randn([3], seed: 18)]) {
             conv3d($0[0], weight: $0[1], bias: $0[2], stride: [1, 2, 1], padding: [1, 1, 0], dilation: [2, 1, 1])
         }
-        check("conv3d groups 2 pad 1", [randn([2, 4, 3, 3, 4], seed: 19), randn([2, 2, 3, 3, 3], seed: 20)]) {
+        assertGradCheck("conv3d groups 2 pad 1", [randn([2, 4, 3, 3, 4], seed: 19), randn([2, 2, 3, 3, 3], seed: 20)]) {
             conv3d($0[0], weight: $0[1], bias: nil, padding: [1, 1, 1], groups: 2)
         }
     }
@@ -55,26 +50,26 @@ final class ConvolutionTests: XCTestCase {
         let w = randn([4, 3, 2, 2], seed: 22).transpose(2, 3)
         XCTAssertFalse(x.isContiguous)
         XCTAssertFalse(w.isContiguous)
-        check("conv2d permuted input", [x, w]) { conv2d($0[0], weight: $0[1], bias: nil, padding: [1, 0]) }
+        assertGradCheck("conv2d permuted input", [x, w]) { conv2d($0[0], weight: $0[1], bias: nil, padding: [1, 0]) }
         let xt = randn([2, 6, 3], seed: 23).transpose(1, 2)              // [2, 3, 6]
         let wt = randn([3, 2, 4], seed: 24).slice(dim: 2, start: 0, end: 4, step: 2)  // [3, 2, 2]
-        check("convTranspose1d strided views", [xt, wt]) { convTranspose1d($0[0], weight: $0[1], bias: nil, stride: 2) }
+        assertGradCheck("convTranspose1d strided views", [xt, wt]) { convTranspose1d($0[0], weight: $0[1], bias: nil, stride: 2) }
     }
 
     func testConvTransposeGradients() {
-        check("convTranspose2d groups 2 stride [2,1] pad [1,0] outputPadding [1,0] dilation [1,2]",
+        assertGradCheck("convTranspose2d groups 2 stride [2,1] pad [1,0] outputPadding [1,0] dilation [1,2]",
               [randn([2, 4, 3, 4], seed: 25), randn([4, 3, 3, 2], seed: 26), randn([6], seed: 27)]) {
             convTranspose2d($0[0], weight: $0[1], bias: $0[2], stride: [2, 1], padding: [1, 0], outputPadding: [1, 0],
                             dilation: [1, 2], groups: 2)
         }
-        check("convTranspose1d stride 3 pad 1", [randn([1, 2, 5], seed: 28), randn([2, 3, 4], seed: 29), randn([3], seed: 30)]) {
+        assertGradCheck("convTranspose1d stride 3 pad 1", [randn([1, 2, 5], seed: 28), randn([2, 3, 4], seed: 29), randn([3], seed: 30)]) {
             convTranspose1d($0[0], weight: $0[1], bias: $0[2], stride: 3, padding: 1, outputPadding: 2)
         }
-        check("convTranspose3d stride 2 pad 1", [randn([1, 2, 2, 3, 2], seed: 31), randn([2, 2, 3, 2, 3], seed: 32)]) {
+        assertGradCheck("convTranspose3d stride 2 pad 1", [randn([1, 2, 2, 3, 2], seed: 31), randn([2, 2, 3, 2, 3], seed: 32)]) {
             convTranspose3d($0[0], weight: $0[1], bias: nil, stride: [2, 2, 2], padding: [1, 0, 1], outputPadding: [1, 1, 0])
         }
         // outputPadding below the dilation but not below the stride (PyTorch allows it).
-        check("convTranspose2d outputPadding < dilation", [randn([1, 2, 3, 3], seed: 33), randn([2, 2, 2, 2], seed: 34)]) {
+        assertGradCheck("convTranspose2d outputPadding < dilation", [randn([1, 2, 3, 3], seed: 33), randn([2, 2, 2, 2], seed: 34)]) {
             convTranspose2d($0[0], weight: $0[1], bias: nil, outputPadding: [1, 2], dilation: [2, 3])
         }
     }

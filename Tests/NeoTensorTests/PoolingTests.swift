@@ -6,11 +6,6 @@ import NeoTestSupport
 /// fused kernels against composite references (relative to the largest value, ≤ 1e-5), and the
 /// PyTorch conventions that are easy to get wrong (padding in the average, ties in the max).
 final class PoolingTests: XCTestCase {
-    func check(_ name: String, _ inputs: [Tensor], file: StaticString = #filePath, line: UInt = #line,
-               _ f: @escaping ([Tensor]) -> Tensor) {
-        let r = gradCheck(inputs, f)
-        XCTAssertTrue(r.passed, "\(name): \(r)", file: file, line: line)
-    }
 
     /// Distinct values 0.05 apart in shuffled order, so ±eps never changes which element is a maximum.
     func separated(_ shape: [Int], seed: UInt64) -> Tensor {
@@ -22,28 +17,28 @@ final class PoolingTests: XCTestCase {
     }
 
     func testAvgPoolGradients() {
-        check("avgPool1d k3 s2 p1", [randn([2, 3, 9], seed: 1)]) { avgPool1d($0[0], kernel: [3], stride: [2], padding: [1]) }
-        check("avgPool2d k[3,2] s[1,2] p[1,1]", [randn([1, 2, 5, 6], seed: 2)]) { avgPool2d($0[0], kernel: [3, 2], stride: [1, 2], padding: [1, 1]) }
-        check("avgPool3d k2 default stride", [randn([1, 2, 4, 4, 5], seed: 3)]) { avgPool3d($0[0], kernel: [2, 2, 2]) }
-        check("avgPool3d k3 s2 p1", [randn([1, 1, 5, 4, 5], seed: 4)]) { avgPool3d($0[0], kernel: [3, 3, 3], stride: [2, 2, 2], padding: [1, 1, 1]) }
+        assertGradCheck("avgPool1d k3 s2 p1", [randn([2, 3, 9], seed: 1)]) { avgPool1d($0[0], kernel: [3], stride: [2], padding: [1]) }
+        assertGradCheck("avgPool2d k[3,2] s[1,2] p[1,1]", [randn([1, 2, 5, 6], seed: 2)]) { avgPool2d($0[0], kernel: [3, 2], stride: [1, 2], padding: [1, 1]) }
+        assertGradCheck("avgPool3d k2 default stride", [randn([1, 2, 4, 4, 5], seed: 3)]) { avgPool3d($0[0], kernel: [2, 2, 2]) }
+        assertGradCheck("avgPool3d k3 s2 p1", [randn([1, 1, 5, 4, 5], seed: 4)]) { avgPool3d($0[0], kernel: [3, 3, 3], stride: [2, 2, 2], padding: [1, 1, 1]) }
     }
 
     func testMaxPoolGradients() {
-        check("maxPool1d k3 s2 p1", [separated([2, 3, 9], seed: 5)]) { maxPool1d($0[0], kernel: [3], stride: [2], padding: [1]) }
-        check("maxPool2d k[3,2] s[2,1] p[1,0]", [separated([1, 2, 6, 5], seed: 6)]) { maxPool2d($0[0], kernel: [3, 2], stride: [2, 1], padding: [1, 0]) }
-        check("maxPool3d k2", [separated([1, 2, 4, 4, 4], seed: 7)]) { maxPool3d($0[0], kernel: [2, 2, 2]) }
+        assertGradCheck("maxPool1d k3 s2 p1", [separated([2, 3, 9], seed: 5)]) { maxPool1d($0[0], kernel: [3], stride: [2], padding: [1]) }
+        assertGradCheck("maxPool2d k[3,2] s[2,1] p[1,0]", [separated([1, 2, 6, 5], seed: 6)]) { maxPool2d($0[0], kernel: [3, 2], stride: [2, 1], padding: [1, 0]) }
+        assertGradCheck("maxPool3d k2", [separated([1, 2, 4, 4, 4], seed: 7)]) { maxPool3d($0[0], kernel: [2, 2, 2]) }
         // Overlapping windows on a permuted (non-contiguous) view.
         let x = separated([1, 5, 4, 2], seed: 8).permute([0, 3, 2, 1])
         XCTAssertFalse(x.isContiguous)
-        check("maxPool2d overlapping windows on a permuted view", [x]) { maxPool2d($0[0], kernel: [2, 2], stride: [1, 1], padding: [1, 1]) }
+        assertGradCheck("maxPool2d overlapping windows on a permuted view", [x]) { maxPool2d($0[0], kernel: [2, 2], stride: [1, 1], padding: [1, 1]) }
     }
 
     func testAdaptiveAvgPool() {
         let y = adaptiveAvgPool1d(Tensor([1, 2, 3, 4, 5], shape: [1, 1, 5]), outputSize: [3])
         // Windows [0,2), [1,4), [3,5).
         XCTAssertEqual(y.toArray(), [1.5, 3, 4.5])
-        check("adaptiveAvgPool2d 5×7 → 3×2", [randn([2, 2, 5, 7], seed: 9)]) { adaptiveAvgPool2d($0[0], outputSize: [3, 2]) }
-        check("adaptiveAvgPool3d 3×4×5 → 2×3×2", [randn([1, 2, 3, 4, 5], seed: 10)]) { adaptiveAvgPool3d($0[0], outputSize: [2, 3, 2]) }
+        assertGradCheck("adaptiveAvgPool2d 5×7 → 3×2", [randn([2, 2, 5, 7], seed: 9)]) { adaptiveAvgPool2d($0[0], outputSize: [3, 2]) }
+        assertGradCheck("adaptiveAvgPool3d 3×4×5 → 2×3×2", [randn([1, 2, 3, 4, 5], seed: 10)]) { adaptiveAvgPool3d($0[0], outputSize: [2, 3, 2]) }
     }
 
     func testPaddingCountsInTheAverage() {

@@ -31,9 +31,17 @@ final class GRPOCommandTests: XCTestCase {
         return path
     }
 
-    /// A tiny recipe file; `extra` lines are appended to their sections by key path overrides.
+    /// A tiny recipe file.
     func writeRecipe(policy: String, iterations: Int = 3, name: String = "grpo.toml") throws -> String {
-        let text = """
+        let path = folder.appendingPathComponent(name).path
+        try Self.recipe(policy: policy, iterations: iterations).write(toFile: path, atomically: true, encoding: .utf8)
+        return path
+    }
+
+    /// The text of a tiny GRPO recipe (a target reward, synthetic clips, EMA, evaluations and
+    /// checkpoints every 2 iterations).
+    static func recipe(policy: String, iterations: Int) -> String {
+        """
             [run]
             seed = 5
             [policy]
@@ -66,9 +74,6 @@ final class GRPOCommandTests: XCTestCase {
             keep_last = 5
             ema = 0.5
             """
-        let path = folder.appendingPathComponent(name).path
-        try text.write(toFile: path, atomically: true, encoding: .utf8)
-        return path
     }
 
     func refusal(_ recipe: String, _ overrides: [String]) -> String {

@@ -50,36 +50,7 @@ final class KillResumeTests: XCTestCase {
         try VocalCheckpoint.writeRandom(to: policy, latentDim: 4, width: 16, depth: 1, heads: 2, windowFrames: 6,
                                         prefixFrames: 2, audioLayers: 2, audioWidth: 6, seed: 3, perturb: 0.2)
         let recipe = path("grpo.toml")
-        try """
-            [run]
-            seed = 5
-            [policy]
-            checkpoint = "\(policy)"
-            [reward]
-            kind = "target"
-            target = 0.5
-            [data]
-            train_clips = 6
-            eval_clips = 2
-            [grpo]
-            group_size = 4
-            clips_per_iteration = 2
-            steps = 5
-            window_start = 0
-            window_size = 3
-            replay_batch = 2
-            updates_per_rollout = 2
-            eval_candidates = 1
-            [optim]
-            lr = 3e-3
-            schedule = "constant"
-            [train]
-            iterations = 6
-            eval_every = 2
-            checkpoint_every = 2
-            keep_last = 5
-            ema = 0.5
-            """.write(toFile: recipe, atomically: true, encoding: .utf8)
+        try GRPOCommandTests.recipe(policy: policy, iterations: 6).write(toFile: recipe, atomically: true, encoding: .utf8)
         // Lines: the step-0 evaluation, then one per iteration.
         try assertKillAndResumeRepeats(["grpo", recipe], last: 6, killAfter: 2, lines: 4)
     }

@@ -1,5 +1,6 @@
 import Distributed
 import Foundation
+import NeoAudio
 import NeoNN
 import NeoTensor
 import Vocal

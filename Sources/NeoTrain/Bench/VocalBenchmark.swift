@@ -1,4 +1,5 @@
 import Foundation
+import NeoAudio
 import NeoIO
 import NeoNN
 import NeoTensor
@@ -152,95 +153,109 @@ public enum VocalBenchmark {
         }
         let ours = Timing(stepSeconds: median(times), allStepSeconds: times, stepCPUSeconds: median(cpu), threads: threads)
 
-        var sampling: Sampling? = nil
-        if withSampling {
-            // Sampling 10 s of audio (features from the same fake encoder shapes), 10 Euler steps,
-            // weights that need all four condition sets.
-            let seconds = quick ? 2.0 : 10.0, steps = quick ? 2 : 10
-            let frames = Int(seconds * 25)
-            var settings = SamplingSettings()
-            settings.sampler = .euler
-            settings.steps = steps
-            settings.guidance = GuidanceWeights(audio: 2, identity: 1.5, reference: 1.25)
-            let sampler = VocalSampler(model: model, settings: settings)
-            let longAudio = Tensor.normal([1, config.audioLayers, 2 * frames, config.audioWidth], generator: g)
-            let clip = identity.slice(dim: 0, start: 0, end: 1).contiguous()
-            let ref = reference.slice(dim: 0, start: 0, end: 1).contiguous()
-            var sampleTimes: [Double] = [], sampleCPU: [Double] = []
-            for i in 0..<(repeats >= 3 ? 4 : 1) {  // the first one warms up
-                let c0 = processCPUSeconds()
-                let t0 = DispatchTime.now().uptimeNanoseconds
-                _ = try sampler.sampleLong(audio: longAudio, identity: clip, emotion: [1], reference: ref, generator: Generator(seed: 3))
-                let dt = Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9
-                if i > 0 || repeats < 3 { sampleTimes.append(dt); sampleCPU.append(processCPUSeconds() - c0) }
-            }
-            var featureSeconds: Double? = nil
-            let weightsPath = weights ?? AudioFeatureCache.defaultWeights
-            if FileManager.default.fileExists(atPath: weightsPath), let extractor = try? AudioFeatureCache.extractor(weights: weightsPath),
-               extractor.encoder.config.layers + 1 == config.audioLayers, extractor.encoder.config.width == config.audioWidth {
-                // A voiced test signal: the encoder's cost does not depend on what is said.
-                let samples = (0..<(frames * 640)).map { i -> Float in
-                    let x = Double(i) / 16_000
-                    return Float(0.3 * sin(2 * .pi * 140 * x) * (0.6 + 0.4 * sin(2 * .pi * 3 * x)))
-                }
-                _ = try AudioFeatureCache.clipFeatures(extractor, samples: samples, frames: frames, source: "bench")
-                let t0 = DispatchTime.now().uptimeNanoseconds
-                _ = try AudioFeatureCache.clipFeatures(extractor, samples: samples, frames: frames, source: "bench")
-                featureSeconds = Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9
-            }
-            let plan = GuidancePlan(model: model, conditions: VocalConditions(audio: longAudio.slice(dim: 2, start: 0, end: 2 * n).contiguous(),
-                                                                              identity: clip, emotion: [1], reference: ref, prefix: nil),
-                                    weights: settings.guidance)
-            sampling = Sampling(audioSeconds: seconds, steps: steps, sampler: "euler", conditionSets: plan.sets.count,
-                                windows: sampler.windows(frames: frames).count, cfgAudio: 2, cfgIdentity: 1.5, cfgReference: 1.25,
-                                seconds: median(sampleTimes), allSeconds: sampleTimes, cpuSeconds: median(sampleCPU),
-                                featureSeconds: featureSeconds)
-        }
+        let sampling = withSampling ? try measureSampling(model: model, config: config, identity: identity, reference: reference,
+                                                          weights: weights, quick: quick, repeats: repeats, generator: g) : nil
 
         var result = Result(recipe: recipePath, parameters: model.parameterCount, batch: b, windowFrames: n, prefixFrames: k,
                             referenceFrames: r, ours: ours, sampling: sampling)
 
         // PyTorch, same weights and batch.
-        guard let script = torchScript else {
-            result.torchUnavailable = "no PyTorch script given"
-            return result
-        }
-        guard FileManager.default.fileExists(atPath: script) else {
-            result.torchUnavailable = "\(script) not found"
-            return result
-        }
-        guard let python = Subprocess.find("python3") else {
-            result.torchUnavailable = "python3 not found"
-            return result
-        }
         bundle["in.motion"] = motion; bundle["in.audio"] = audio; bundle["in.identity"] = identity
         bundle["in.reference"] = reference; bundle["in.prefix"] = prefix; bundle["in.noise"] = draw.noise
         bundle["in.t"] = Tensor(t, shape: [b]); bundle["in.emotion"] = Tensor(emotion.map(Float.init), shape: [b])
         bundle["out.velocity"] = velocity; bundle["out.loss"] = Tensor([loss], shape: [1])
-        let configJSON: [String: Any] = [
-            "latent_dim": d, "width": config.width, "depth": config.depth, "heads": config.heads, "mlp_hidden": config.mlpHidden,
-            "prefix_frames": k, "emotion_count": config.emotionCount, "identity_dim": config.identityDim,
-            "audio_layers": config.audioLayers, "audio_width": config.audioWidth, "timestep_dim": config.timestepDim,
-            "rotary_base": config.rotaryBase,
-        ]
-        let configText = String(decoding: try JSONSerialization.data(withJSONObject: configJSON, options: [.sortedKeys]), as: UTF8.self)
-        let path = FileManager.default.temporaryDirectory.appendingPathComponent("neo-bench-vocal-\(UUID().uuidString).safetensors").path
-        defer { try? FileManager.default.removeItem(atPath: path) }
-        try SafeTensors.write(bundle, metadata: ["config": configText, "lr": "\(lr)"], to: path)
-        let (status, output) = Subprocess.run(python, [script, path, "--repeats", "\(repeats)", "--threads", "\(threads)"])
-        guard status == 0, let line = output.split(separator: "\n").last(where: { $0.hasPrefix("{") }),
-              let json = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any],
-              let torchStep = json["stepSeconds"] as? Double else {
-            result.torchUnavailable = "bench_vocal_torch.py failed (status \(status)): " + CommandLineError.oneLine(String(output.suffix(400)))
-            return result
-        }
-        result.torch = Timing(stepSeconds: torchStep, allStepSeconds: json["allStepSeconds"] as? [Double] ?? [torchStep],
-                              stepCPUSeconds: json["stepCPUSeconds"] as? Double, threads: json["threads"] as? Int ?? threads)
-        result.torchVersion = json["torchVersion"] as? String
-        result.torchParameters = json["parameters"] as? Int
-        result.velocityRelativeError = json["velocityRelativeError"] as? Double
-        result.speedupOverTorch = torchStep / ours.stepSeconds
+        try compareWithTorch(&result, script: torchScript, bundle: bundle, config: config, lr: lr, repeats: repeats, threads: threads)
         return result
+    }
+
+    /// Sampling 10 s of audio (2 s with `quick`) in sliding windows, and the Whisper features of
+    /// as much audio when the weights are at hand.
+    static func measureSampling(model: VocalModel, config: VocalConfig, identity: Tensor, reference: Tensor, weights: String?,
+                                quick: Bool, repeats: Int, generator g: Generator) throws -> Sampling {
+        let n = config.windowFrames
+        // Features from the same fake encoder shapes, 10 Euler steps, weights that need all four
+        // condition sets.
+        let seconds = quick ? 2.0 : 10.0, steps = quick ? 2 : 10
+        let frames = Int(seconds * 25)
+        var settings = SamplingSettings()
+        settings.sampler = .euler
+        settings.steps = steps
+        settings.guidance = GuidanceWeights(audio: 2, identity: 1.5, reference: 1.25)
+        let sampler = VocalSampler(model: model, settings: settings)
+        let longAudio = Tensor.normal([1, config.audioLayers, 2 * frames, config.audioWidth], generator: g)
+        let clip = identity.slice(dim: 0, start: 0, end: 1).contiguous()
+        let ref = reference.slice(dim: 0, start: 0, end: 1).contiguous()
+        var sampleTimes: [Double] = [], sampleCPU: [Double] = []
+        for i in 0..<(repeats >= 3 ? 4 : 1) {  // the first one warms up
+            let c0 = processCPUSeconds()
+            let t0 = DispatchTime.now().uptimeNanoseconds
+            _ = try sampler.sampleLong(audio: longAudio, identity: clip, emotion: [1], reference: ref, generator: Generator(seed: 3))
+            let dt = Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9
+            if i > 0 || repeats < 3 { sampleTimes.append(dt); sampleCPU.append(processCPUSeconds() - c0) }
+        }
+        var featureSeconds: Double? = nil
+        let weightsPath = weights ?? AudioFeatureCache.defaultWeights
+        if FileManager.default.fileExists(atPath: weightsPath), let extractor = try? AudioFeatureCache.extractor(weights: weightsPath),
+           extractor.encoder.config.layers + 1 == config.audioLayers, extractor.encoder.config.width == config.audioWidth {
+            // A voiced test signal: the encoder's cost does not depend on what is said.
+            let samples = (0..<(frames * 640)).map { i -> Float in
+                let x = Double(i) / 16_000
+                return Float(0.3 * sin(2 * .pi * 140 * x) * (0.6 + 0.4 * sin(2 * .pi * 3 * x)))
+            }
+            _ = try AudioFeatureCache.clipFeatures(extractor, samples: samples, frames: frames, source: "bench")
+            let t0 = DispatchTime.now().uptimeNanoseconds
+            _ = try AudioFeatureCache.clipFeatures(extractor, samples: samples, frames: frames, source: "bench")
+            featureSeconds = Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9
+        }
+        let plan = GuidancePlan(model: model, conditions: VocalConditions(audio: longAudio.slice(dim: 2, start: 0, end: 2 * n).contiguous(),
+                                                                          identity: clip, emotion: [1], reference: ref, prefix: nil),
+                                weights: settings.guidance)
+        return Sampling(audioSeconds: seconds, steps: steps, sampler: "euler", conditionSets: plan.sets.count,
+                        windows: sampler.windows(frames: frames).count, cfgAudio: 2, cfgIdentity: 1.5, cfgReference: 1.25,
+                        seconds: median(sampleTimes), allSeconds: sampleTimes, cpuSeconds: median(sampleCPU),
+                        featureSeconds: featureSeconds)
+    }
+
+    /// The same step in PyTorch (`torchScript`, a `scripts/bench_vocal_torch.py`) on `bundle`
+    /// (the weights before any step, the inputs, our velocity and loss): its timing and the
+    /// velocity's agreement, or why it could not run.
+    static func compareWithTorch(_ result: inout Result, script torchScript: String?, bundle: [String: Tensor], config: VocalConfig,
+                                 lr: Double, repeats: Int, threads: Int) throws {
+    guard let script = torchScript else {
+        result.torchUnavailable = "no PyTorch script given"
+        return
+    }
+    guard FileManager.default.fileExists(atPath: script) else {
+        result.torchUnavailable = "\(script) not found"
+        return
+    }
+    guard let python = Subprocess.find("python3") else {
+        result.torchUnavailable = "python3 not found"
+        return
+    }
+    let configJSON: [String: Any] = [
+        "latent_dim": config.latentDim, "width": config.width, "depth": config.depth, "heads": config.heads, "mlp_hidden": config.mlpHidden,
+        "prefix_frames": config.prefixFrames, "emotion_count": config.emotionCount, "identity_dim": config.identityDim,
+        "audio_layers": config.audioLayers, "audio_width": config.audioWidth, "timestep_dim": config.timestepDim,
+        "rotary_base": config.rotaryBase,
+    ]
+    let configText = String(decoding: try JSONSerialization.data(withJSONObject: configJSON, options: [.sortedKeys]), as: UTF8.self)
+    let path = FileManager.default.temporaryDirectory.appendingPathComponent("neo-bench-vocal-\(UUID().uuidString).safetensors").path
+    defer { try? FileManager.default.removeItem(atPath: path) }
+    try SafeTensors.write(bundle, metadata: ["config": configText, "lr": "\(lr)"], to: path)
+    let (status, output) = Subprocess.run(python, [script, path, "--repeats", "\(repeats)", "--threads", "\(threads)"])
+    guard status == 0, let line = output.split(separator: "\n").last(where: { $0.hasPrefix("{") }),
+          let json = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any],
+          let torchStep = json["stepSeconds"] as? Double else {
+        result.torchUnavailable = "bench_vocal_torch.py failed (status \(status)): " + CommandLineError.oneLine(String(output.suffix(400)))
+        return
+    }
+    result.torch = Timing(stepSeconds: torchStep, allStepSeconds: json["allStepSeconds"] as? [Double] ?? [torchStep],
+                          stepCPUSeconds: json["stepCPUSeconds"] as? Double, threads: json["threads"] as? Int ?? threads)
+    result.torchVersion = json["torchVersion"] as? String
+    result.torchParameters = json["parameters"] as? Int
+    result.velocityRelativeError = json["velocityRelativeError"] as? Double
+    result.speedupOverTorch = torchStep / result.ours.stepSeconds
     }
 }
 
@@ -249,29 +264,4 @@ func processCPUSeconds() -> Double {
     var u = rusage()
     getrusage(RUSAGE_SELF.rawValue, &u)
     return Double(u.ru_utime.tv_sec + u.ru_stime.tv_sec) + Double(u.ru_utime.tv_usec + u.ru_stime.tv_usec) / 1e6
-}
-
-/// Runs helper programs (the PyTorch references).
-enum Subprocess {
-    static func find(_ name: String) -> String? {
-        for dir in (ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin").split(separator: ":") {
-            let p = "\(dir)/\(name)"
-            if FileManager.default.isExecutableFile(atPath: p) { return p }
-        }
-        return nil
-    }
-
-    /// Exit status and stdout+stderr.
-    static func run(_ exe: String, _ args: [String]) -> (Int32, String) {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: exe)
-        p.arguments = args
-        let pipe = Pipe()
-        p.standardOutput = pipe
-        p.standardError = pipe
-        do { try p.run() } catch { return (-1, "\(error)") }
-        let data = pipe.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        return (p.terminationStatus, String(decoding: data, as: UTF8.self))
-    }
 }

@@ -4,19 +4,6 @@ import NeoData
 import NeoTensor
 import Vocal
 
-/// A held-out clip and, for real data, what the metrics compare it with.
-public struct GRPOEvaluationClip: @unchecked Sendable {
-    public let clip: GRPOClip
-    /// The ground-truth motion of the window (real units), when the clip is real.
-    public let truth: MotionClip?
-    public let identity: String?
-    public init(clip: GRPOClip, truth: MotionClip? = nil, identity: String? = nil) {
-        self.clip = clip
-        self.truth = truth
-        self.identity = identity
-    }
-}
-
 /// Where a GRPO run's clips come from: conditions in the policy's network space (batch 1).
 public protocol GRPOClipSource: AnyObject {
     /// Clips in the training pool.

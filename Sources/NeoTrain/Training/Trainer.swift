@@ -21,18 +21,6 @@ public struct TrainerOptions: Sendable {
 
     public init(steps: Int) { self.steps = steps }
 
-    public init(recipe: Recipe) {
-        let t = recipe.train, o = recipe.optim
-        steps = t.steps
-        accumulation = t.accumulation
-        clip = Float(o.clip)
-        evalEvery = t.evalEvery
-        checkpointEvery = t.checkpointEvery
-        keepLast = t.keepLast
-        emaDecay = Float(t.ema)
-        logEvery = t.logEvery
-    }
-
     /// The driver's part of these options.
     public var run: RunOptions {
         var r = RunOptions(steps: steps)

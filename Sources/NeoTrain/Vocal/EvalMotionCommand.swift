@@ -108,7 +108,8 @@ public enum EvalMotionCommand {
         var frames: Int { motion.frames }
     }
 
-    public static func run(_ o: Options) throws -> Result {
+    /// The split named by the options, after every argument is checked.
+    static func checkedSplit(_ o: Options) throws -> DatasetSplit {
         guard let split = DatasetSplit(rawValue: o.split) else {
             throw TrainError("--split: expected train, validation or test, got '\(o.split)'")
         }
@@ -116,6 +117,32 @@ public enum EvalMotionCommand {
         guard o.seed >= 0 else { throw TrainError("--seed: expected an integer ≥ 0, got \(o.seed)") }
         if let cfg = o.cfg { _ = try SampleCommand.parseGuidance(cfg, defaults: GuidanceWeights()) }
         for w in o.audioSweep where !w.isFinite { throw TrainError("--audio-sweep: \(w) is not a finite number") }
+        return split
+    }
+
+    /// The held-out clips with their cached features, energy envelope, emotion and identity
+    /// reference.
+    static func loadClips(_ infos: [ClipInfo], data: VocalDataset, config: VocalConfig) throws -> [EvalClip] {
+        var clips: [EvalClip] = []
+        for info in infos {
+            guard let reader = data.dataset.reader(for: info) else { throw TrainError("\(info.shard): shard not open") }
+            let c = try reader.read(info.id, audio: true, labels: false)
+            guard let f = c.features else { throw TrainError("\(info.shard): clip '\(info.id)' has no cached features") }
+            let t = c.frames
+            let features = Tensor(f, shape: [1, 2 * t, config.audioLayers, config.audioWidth]).permute([0, 2, 1, 3]).contiguous()
+            guard let e = Emotion(rawValue: c.emotion)?.index, e < config.emotionCount else {
+                throw TrainError("\(info.shard): clip '\(info.id)' has emotion '\(c.emotion)', not one of the model's labels")
+            }
+            let ref = try data.reference(forClip: info.id)
+            clips.append(EvalClip(info: info, motion: MotionClip(values: c.motion, frames: t, dim: c.motionDim), features: features,
+                                  energy: MotionMetrics.audioEnergyEnvelope(c.audio, frames: t), emotion: e,
+                                  identity: Tensor(ref, shape: [1, data.referenceFrames, config.latentDim])))
+        }
+        return clips
+    }
+
+    public static func run(_ o: Options) throws -> Result {
+        let split = try checkedSplit(o)
 
         let loaded = try LoadedVocal.load(o.checkpoint, preferEMA: !o.noEMA)
         let config = loaded.model.config
@@ -136,22 +163,7 @@ public enum EvalMotionCommand {
                          requiredScope: "evaluate", trustedKeys: [data.dataset.manifest.consentKey])
         let geometry: LipGeometry = data.dataset.manifest.source["kind"] == "synthetic" ? .synthetic : .livePortrait
 
-        // Held-out clips.
-        var clips: [EvalClip] = []
-        for info in infos {
-            guard let reader = data.dataset.reader(for: info) else { throw TrainError("\(info.shard): shard not open") }
-            let c = try reader.read(info.id, audio: true, labels: false)
-            guard let f = c.features else { throw TrainError("\(info.shard): clip '\(info.id)' has no cached features") }
-            let t = c.frames
-            let features = Tensor(f, shape: [1, 2 * t, config.audioLayers, config.audioWidth]).permute([0, 2, 1, 3]).contiguous()
-            guard let e = Emotion(rawValue: c.emotion)?.index, e < config.emotionCount else {
-                throw TrainError("\(info.shard): clip '\(info.id)' has emotion '\(c.emotion)', not one of the model's labels")
-            }
-            let ref = try data.reference(forClip: info.id)
-            clips.append(EvalClip(info: info, motion: MotionClip(values: c.motion, frames: t, dim: c.motionDim), features: features,
-                                  energy: MotionMetrics.audioEnergyEnvelope(c.audio, frames: t), emotion: e,
-                                  identity: Tensor(ref, shape: [1, data.referenceFrames, config.latentDim])))
-        }
+        let clips = try loadClips(infos, data: data, config: config)
         let real = clips.map(\.motion)
         let tracks = clips.map { MotionMetrics.lipOpening($0.motion, geometry: geometry) }
 
@@ -230,12 +242,15 @@ public enum EvalMotionCommand {
                             minutes: Double(clips.reduce(0) { $0 + $1.frames }) / 25 / 60, sampler: settings.sampler.rawValue,
                             steps: settings.steps, cfgAudio: g.audio, cfgIdentity: g.identity, cfgReference: g.reference,
                             seed: o.seed, lipSyncReference: "ground-truth lip opening", rows: rows)
-        if let out = o.out {
-            let dir = (out as NSString).deletingLastPathComponent
-            if !dir.isEmpty { try? FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true) }
-            try AtomicFile.write(Data((try result.json() + "\n").utf8), to: out)
-        }
+        if let out = o.out { try write(result, to: out) }
         return result
+    }
+
+    /// The JSON report, written atomically (its folder made when missing).
+    static func write(_ result: Result, to out: String) throws {
+        let dir = (out as NSString).deletingLastPathComponent
+        if !dir.isEmpty { try? FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true) }
+        try AtomicFile.write(Data((try result.json() + "\n").utf8), to: out)
     }
 
     /// Features `[1, L, 2S, W]` repeated (from `shift` frames on, wrapping) to cover `frames` frames.

@@ -1,7 +1,19 @@
 import Foundation
-import KineticGRPO
 import NeoTensor
 import Vocal
+
+/// A held-out clip and, for real data, what the metrics compare it with.
+public struct GRPOEvaluationClip: @unchecked Sendable {
+    public let clip: GRPOClip
+    /// The ground-truth motion of the window (real units), when the clip is real.
+    public let truth: MotionClip?
+    public let identity: String?
+    public init(clip: GRPOClip, truth: MotionClip? = nil, identity: String? = nil) {
+        self.clip = clip
+        self.truth = truth
+        self.identity = identity
+    }
+}
 
 /// Held-out evaluation of a GRPO policy: deterministic (Euler ODE) samples of every held-out
 /// clip from fixed noise, then
@@ -37,7 +49,7 @@ public enum GRPOEvaluation {
     /// `reward` scores network-space latents (a `NetworkSpaceReward` for a normalised policy).
     public static func run(policy: NormalizedVocal, reference: NormalizedVocal, clips: [GRPOEvaluationClip], reward: MotionReward,
                            settings: GRPOSettings, seed: UInt64, candidates: Int, geometry: LipGeometry) throws -> Result {
-        let grid = shiftedTimeGrid(steps: settings.steps, shift: settings.shift)
+        let sampler = GRPOSampler(policy: policy.vocal, settings: settings)
         let a = Float(settings.noiseLevel)
         var rewards: [Float] = [], syncs: [Double] = [], jitters: [Double] = [], openings: [Double] = [], kls: [Double] = []
         var motions: [MotionClip] = []
@@ -49,28 +61,18 @@ public enum GRPOEvaluation {
             let context = clip.rewardContext(candidates: candidates)
             let conditions = context.conditions
             let n = conditions.frames, d = policy.config.latentDim
-            let noise = Tensor.empty([candidates, n, d])
-            for j in 0..<candidates {
-                Generator(seed: seed).derived(UInt64(clip.index), UInt64(j)).fillNormal(noise.data + j * n * d, count: n * d)
-            }
-            let latent = noGrad { () -> Tensor in
-                let plan = GuidancePlan(model: policy.vocal, conditions: conditions, weights: settings.guidance)
-                let refPlan = GuidancePlan(model: reference.vocal, conditions: conditions, weights: settings.guidance)
-                var x = noise
-                for k in 0..<settings.steps {
-                    let t = grid[k], tNext = grid[k + 1]
-                    let v = policy.vocal.guidedVelocity(x, t: t, plan: plan)
-                    if settings.isSDEStep(k) {
-                        let vRef = reference.vocal.guidedVelocity(x, t: t, plan: refPlan)
-                        let mu = PolicyStep.mean(kind: settings.sdeKind, x: x, v: v, t: t, tNext: tNext, noiseLevel: a)
-                        let muRef = PolicyStep.mean(kind: settings.sdeKind, x: x, v: vRef, t: t, tNext: tNext, noiseLevel: a)
-                        let s = PolicyStep.std(kind: settings.sdeKind, t: t, tNext: tNext, noiseLevel: a)
-                        let kl = PolicyStep.meanKL(muTheta: mu, muRef: muRef, s: s).toArray()
-                        kls += kl.map { Double($0) / Double(n * d) }
-                    }
-                    x = PolicyStep.deterministic(x: x, v: v, t: t, tNext: tNext)
+            let noise = GRPOLearner.evaluationNoise(clip: clip, candidates: candidates, latentDim: d, seed: seed)
+            let refPlan = noGrad { GuidancePlan(model: reference.vocal, conditions: conditions, weights: settings.guidance) }
+            // The ODE sample, with the KL to the reference measured along it at the trained steps.
+            let latent = sampler.walk(from: noise, conditions: conditions) { k, t, tNext, x, v in
+                if settings.isSDEStep(k) {
+                    let vRef = reference.vocal.guidedVelocity(x, t: t, plan: refPlan)
+                    let mu = PolicyStep.mean(kind: settings.sdeKind, x: x, v: v, t: t, tNext: tNext, noiseLevel: a)
+                    let muRef = PolicyStep.mean(kind: settings.sdeKind, x: x, v: vRef, t: t, tNext: tNext, noiseLevel: a)
+                    let s = PolicyStep.std(kind: settings.sdeKind, t: t, tNext: tNext, noiseLevel: a)
+                    kls += PolicyStep.meanKL(muTheta: mu, muRef: muRef, s: s).toArray().map { Double($0) / Double(n * d) }
                 }
-                return x
+                return PolicyStep.deterministic(x: x, v: v, t: t, tNext: tNext)
             }
             rewards += try reward.score(motion: latent, context: context)
             let real = policy.motion(fromNetwork: latent, conditions: conditions).contiguous().toArray()

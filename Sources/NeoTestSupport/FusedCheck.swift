@@ -1,6 +1,5 @@
-import XCTest
 import NeoTensor
-import NeoTestSupport
+import XCTest
 
 /// |a − b| / (|b| + floor·max|b|), the largest over the elements: relative error with a floor
 /// scaled to the reference's magnitude so values near zero do not dominate.
@@ -8,7 +7,7 @@ import NeoTestSupport
 /// Tolerance policy for fused-vs-composite tests: both sides run in Float32 but sum in different
 /// orders (BLAS kernels, row reductions) and use different exp/erf implementations, so they
 /// differ by rounding; the default bound is 1e-4 on this error with floor 1e-3·max|reference|.
-func scaledRelativeError(_ a: Tensor, _ b: Tensor, floor: Double = 1e-3) -> Double {
+public func scaledRelativeError(_ a: Tensor, _ b: Tensor, floor: Double = 1e-3) -> Double {
     precondition(a.shape == b.shape, "shapes \(a.shape) vs \(b.shape)")
     let x = a.toArray(), y = b.toArray()
     let big = y.reduce(0.0) { max($0, abs(Double($1))) }
@@ -20,11 +19,11 @@ func scaledRelativeError(_ a: Tensor, _ b: Tensor, floor: Double = 1e-3) -> Doub
 
 /// Outcome of running a fused op and its composite reference on identical inputs with the
 /// same output gradient: errors of the output and of each input's gradient.
-struct FusedComparison: CustomStringConvertible {
-    var forward = 0.0
-    var grads: [Double] = []
-    var worst: Double { max(forward, grads.max() ?? 0) }
-    var description: String {
+public struct FusedComparison: CustomStringConvertible {
+    public var forward = 0.0
+    public var grads: [Double] = []
+    public var worst: Double { max(forward, grads.max() ?? 0) }
+    public var description: String {
         "forward \(String(format: "%.2e", forward)), grads [\(grads.map { String(format: "%.2e", $0) }.joined(separator: ", "))]"
     }
 }
@@ -32,7 +31,7 @@ struct FusedComparison: CustomStringConvertible {
 /// Builds the inputs twice with `make` (fresh leaves, possibly views), runs `fused` and
 /// `composite`, back-propagates the same random output gradient through both and compares.
 /// Every input built by `make` requires a gradient unless `needsGrad` says otherwise.
-func compareFused(_ make: () -> [Tensor], needsGrad: [Bool]? = nil, seed: UInt64 = 99,
+public func compareFused(_ make: () -> [Tensor], needsGrad: [Bool]? = nil, seed: UInt64 = 99,
                   _ fused: ([Tensor]) -> Tensor, _ composite: ([Tensor]) -> Tensor) -> FusedComparison {
     func run(_ f: ([Tensor]) -> Tensor) -> (Tensor, [Tensor?]) {
         let xs = make()
@@ -57,15 +56,26 @@ func compareFused(_ make: () -> [Tensor], needsGrad: [Bool]? = nil, seed: UInt64
     return result
 }
 
+/// The assertions every test target uses the same way (in the manner of tinygrad's
+/// `helper_test_op`): gradients against central differences, fused ops against their composite
+/// references.
 extension XCTestCase {
-    func assertGradCheck(_ inputs: [Tensor], eps: Float = 1e-2, atol: Double = 2e-3, rtol: Double = 2e-2,
+    /// The op's gradients against central differences (`gradCheck`).
+    public func assertGradCheck(_ inputs: [Tensor], eps: Float = 1e-2, atol: Double = 2e-3, rtol: Double = 2e-2,
                          _ what: String = "", file: StaticString = #filePath, line: UInt = #line,
                          _ f: ([Tensor]) -> Tensor) {
         let r = gradCheck(inputs, eps: eps, atol: atol, rtol: rtol, f)
         XCTAssertTrue(r.passed, "\(what) \(r)", file: file, line: line)
     }
 
-    func assertFused(_ make: () -> [Tensor], needsGrad: [Bool]? = nil, tolerance: Double = 1e-4, _ what: String = "",
+    /// `assertGradCheck` with the name first: `assertGradCheck("conv2d", [x, w]) { … }`.
+    public func assertGradCheck(_ what: String, _ inputs: [Tensor], eps: Float = 1e-2, atol: Double = 2e-3, rtol: Double = 2e-2,
+                                file: StaticString = #filePath, line: UInt = #line, _ f: ([Tensor]) -> Tensor) {
+        assertGradCheck(inputs, eps: eps, atol: atol, rtol: rtol, what, file: file, line: line, f)
+    }
+
+    /// A fused op against its composite reference, forward and backward (`compareFused`).
+    public func assertFused(_ make: () -> [Tensor], needsGrad: [Bool]? = nil, tolerance: Double = 1e-4, _ what: String = "",
                      file: StaticString = #filePath, line: UInt = #line,
                      _ fused: ([Tensor]) -> Tensor, _ composite: ([Tensor]) -> Tensor) {
         let c = compareFused(make, needsGrad: needsGrad, fused, composite)
