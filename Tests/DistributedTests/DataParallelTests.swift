@@ -180,6 +180,33 @@ final class DataParallelTests: XCTestCase {
         XCTAssertTrue(resumed.output.contains("finished at step \(lastStep + 2)"), resumed.output)
     }
 
+    /// Ctrl-C on `mpirun`: every rank stops after the same step, rank 0 writes one checkpoint,
+    /// the job ends, and the checkpoint verifies.
+    func testInterruptSavesOnce() throws {
+        _ = try MPILaunch.requireMPIRun()
+        let run = path("interrupted")
+        let settings = ["--set", "train.steps=100000", "--set", "train.checkpoint_every=0", "--set", "train.eval_every=0", "--run-dir", run]
+        var sentAt: Date? = nil
+        let r = try MPILaunch.run(processes: 2, neoTrain, ["pretrain", toy] + settings,
+                                  environment: ["NEO_THREADS": "1", "NEO_TRAIN_DEBUG_STEP_DELAY_MS": "100"]) { mpirun in
+            let deadline = Date().addingTimeInterval(120)
+            while Date() < deadline {
+                let log = (try? String(contentsOfFile: run + "/metrics.jsonl", encoding: .utf8)) ?? ""
+                if log.split(separator: "\n").count >= 3 { break }
+                Thread.sleep(forTimeInterval: 0.1)
+            }
+            kill(mpirun.processIdentifier, SIGINT)
+            sentAt = Date()
+        }
+        let sent = try XCTUnwrap(sentAt)
+        XCTAssertLessThan(Date().timeIntervalSince(sent), 30, r.output)
+        XCTAssertEqual(r.output.components(separatedBy: "continue with --resume").count - 1, 1, r.output)
+        let files = try FileManager.default.contentsOfDirectory(atPath: run + "/checkpoints").filter { $0.hasSuffix(".h5") }
+        XCTAssertEqual(files.count, 1, "one checkpoint: \(files)")
+        let inspect = try MPILaunch.runSingle(neoTrain, ["inspect", "--verify", "--no-recipe", run + "/checkpoints/" + files[0]])
+        XCTAssertEqual(inspect.status, 0, inspect.output)
+    }
+
     /// The child of `mpirun` whose environment says it is rank `rank`.
     static func rank(_ rank: Int, of parent: Int32) -> Int32? {
         let deadline = Date().addingTimeInterval(10)

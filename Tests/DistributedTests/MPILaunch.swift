@@ -23,10 +23,10 @@ enum MPILaunch {
 
     /// Arguments that let `mpirun` start `processes` ranks on a small machine as any user: root
     /// allowed, more ranks than cores allowed, shared memory between ranks without ptrace
-    /// (which containers often forbid).
+    /// (which containers often forbid), waiting ranks yielding their core.
     static func arguments(processes: Int) -> [String] {
         ["--allow-run-as-root", "--oversubscribe", "--bind-to", "none", "-np", "\(processes)",
-         "--mca", "btl_vader_single_copy_mechanism", "none"]
+         "--mca", "btl_vader_single_copy_mechanism", "none", "--mca", "mpi_yield_when_idle", "1"]
     }
 
     struct Result {

@@ -232,7 +232,7 @@ public enum DistributedBenchmark {
         var note = "measured on a shared 2-core machine (loaded by other jobs); 2 processes share its cores"
         if let mpirun = Subprocess.find("mpirun") {
             let args = ["--allow-run-as-root", "--oversubscribe", "--bind-to", "none", "-np", "2",
-                        "--mca", "btl_vader_single_copy_mechanism", "none",
+                        "--mca", "btl_vader_single_copy_mechanism", "none", "--mca", "mpi_yield_when_idle", "1",
                         executable, "bench", "distributed", "--worker", "--recipe", recipePath, "--batch", "\(batch)",
                         "--repeats", "\(repeats)", "--allreduce-mib", "\(allReduceBytes >> 20)"]
             let (status, out) = Subprocess.run(mpirun, args)
