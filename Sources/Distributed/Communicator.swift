@@ -145,20 +145,17 @@ public final class Communicator: @unchecked Sendable {
     }
 
     /// Sums doubles over all processes (losses, counts: a few numbers).
-    public func allReduceSum(_ values: [Double]) -> [Double] {
-        guard usesMPI, !values.isEmpty else { return values }
-        var v = values
-        Communicator.check(MPI_Allreduce(neo_mpi_in_place(), &v, Int32(v.count), neo_mpi_double(), neo_mpi_sum(), neo_mpi_comm_world()),
-                           "MPI_Allreduce")
-        return v
-    }
+    public func allReduceSum(_ values: [Double]) -> [Double] { allReduce(values, neo_mpi_double(), neo_mpi_sum()) }
 
     /// The largest of each value over all processes (flags: "some rank wants to stop").
-    public func allReduceMax(_ values: [Int64]) -> [Int64] {
+    public func allReduceMax(_ values: [Int64]) -> [Int64] { allReduce(values, neo_mpi_int64(), neo_mpi_max()) }
+
+    /// A few numbers of MPI type `type` combined by `op` over all processes.
+    private func allReduce<T: BitwiseCopyable>(_ values: [T], _ type: MPI_Datatype, _ op: MPI_Op) -> [T] {
         guard usesMPI, !values.isEmpty else { return values }
         var v = values
-        Communicator.check(MPI_Allreduce(neo_mpi_in_place(), &v, Int32(v.count), neo_mpi_int64(), neo_mpi_max(), neo_mpi_comm_world()),
-                           "MPI_Allreduce")
+        let code = v.withUnsafeMutableBytes { MPI_Allreduce(neo_mpi_in_place(), $0.baseAddress, Int32(values.count), type, op, neo_mpi_comm_world()) }
+        Communicator.check(code, "MPI_Allreduce")
         return v
     }
 
