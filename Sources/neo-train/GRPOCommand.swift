@@ -25,8 +25,7 @@ struct GRPOTrain: ParsableCommand {
     func run() throws {
         let outcome = try GRPOCommand.run(recipePath: options.recipe, overrides: options.overrides.values, runDirectory: options.runDirectory,
                                           resume: options.resume, dumpRollout: dumpRollout)
-        print(outcome.summary.replacingOccurrences(of: " at step ", with: " at iteration "))
-        if outcome.exitStatus != 0 { throw ExitCode(outcome.exitStatus) }
+        try outcome.finish(unit: "iteration")
     }
 }
 

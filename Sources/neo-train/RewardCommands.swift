@@ -16,8 +16,7 @@ struct RewardTrain: ParsableCommand {
 
     func run() throws {
         let outcome = try RewardCommands.train(recipePath: options.recipe, overrides: options.overrides.values, runDirectory: options.runDirectory, resume: options.resume)
-        print(outcome.summary)
-        if outcome.exitStatus != 0 { throw ExitCode(outcome.exitStatus) }
+        try outcome.finish()
     }
 }
 

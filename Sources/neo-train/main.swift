@@ -21,8 +21,7 @@ struct Pretrain: ParsableCommand {
     func run() throws {
         let outcome = try PretrainCommand.run(recipePath: options.recipe, overrides: options.overrides.values,
                                               runDirectory: options.runDirectory, resume: options.resume)
-        print(outcome.summary)
-        if outcome.exitStatus != 0 { throw ExitCode(outcome.exitStatus) }
+        try outcome.finish()
     }
 }
 

@@ -131,6 +131,20 @@ final class RunFaultTests: XCTestCase {
         XCTAssertEqual(r.stderr.split(separator: "\n").count, 1, r.stderr)
     }
 
+    /// Diverging reward training stops naming the batch and the clip windows of its pairs.
+    /// (Non-finite clip files are refused when read, naming the file.)
+    func testNonFiniteRewardLossNamesTheClips() throws {
+        let recipe = dir.appendingPathComponent("reward.toml").path
+        try RewardCommandTests.recipe.write(toFile: recipe, atomically: true, encoding: .utf8)
+        let r = try CLI.run(["reward", "train", recipe, "--set", "optim.lr=1e30", "--set", "optim.clip=0",
+                             "--run-dir", runDir("nan-reward")], logs: dir)
+        XCTAssertEqual(r.status, 1, r.stdout + r.stderr)
+        XCTAssertEqual(r.stderr.split(separator: "\n").count, 1, r.stderr)
+        XCTAssertTrue(r.stderr.hasPrefix("neo-train: error: step "), r.stderr)
+        XCTAssertTrue(r.stderr.contains(" (pairs of clips 'id0") && r.stderr.contains(" frames "), r.stderr)
+        XCTAssertTrue(r.stderr.hasSuffix("; stopping (last checkpoint: none)\n"), r.stderr)
+    }
+
     /// NaN in the held-out data: the run goes on, says so on stderr, records null, and the
     /// step never becomes best.h5.
     func testNonFiniteEvaluationWarnsAndNeverRanks() throws {

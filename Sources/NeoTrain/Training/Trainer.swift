@@ -85,7 +85,7 @@ public final class PretrainStep<Task: TrainingTask>: RunStep {
             let value = loss.item
             guard value.isFinite else {
                 let which = task.source.describe(batch) ?? "the batch at loader position \(before.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", "))"
-                throw TrainError("step \(step): loss is \(value) on \(which); stopping (last checkpoint: \(context.lastCheckpoint ?? "none"))")
+                throw TrainError("step \(step): loss is \(value.isNaN ? "nan" : "\(value)") on \(which); stopping (last checkpoint: \(context.lastCheckpoint ?? "none"))")
             }
             lossSum += Double(value)
             tape.backward(loss, gradient: Tensor.full(loss.shape, 1 / Float(accumulation)))
