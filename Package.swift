@@ -91,7 +91,7 @@ let package = Package(
             "NeoTrain", "KineticGRPO", "RewardModel", "Vocal", "NeoData", "NeoAudio", "NeoIO", "NeoNN", "NeoTensor",
             "NeoTestSupport", "neo-train",
         ]),
-        .testTarget(name: "DistributedTests", dependencies: ["Distributed", "NeoTensor", "NeoIO", "NeoTestSupport", "neo-mpi-probe", "neo-train"]),
+        .testTarget(name: "DistributedTests", dependencies: ["Distributed", "NeoTrain", "NeoTensor", "NeoIO", "NeoTestSupport", "neo-mpi-probe", "neo-train"]),
         .testTarget(name: "NeoExportTests", dependencies: [
             "NeoExport", "RewardModel", "Vocal", "NeoIO", "NeoNN", "NeoTensor", "NeoTestSupport", "neo-train",
         ]),
