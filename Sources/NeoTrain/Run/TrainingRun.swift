@@ -203,6 +203,22 @@ public final class TrainingRun {
         return try RunCheckpoints.snapshot(from: try Checkpoint.read(from: copy), path: path)
     }
 
+    /// The checkpoint stores rank 0's loader position and generator states as every rank's:
+    /// before each checkpoint the ranks compare a hash of theirs (one 16-byte all-reduce), so a
+    /// divergence is an error instead of a silently wrong resume.
+    func checkRanksAgree(_ step: RunStep, at index: Int, lastCheckpoint: String?) throws {
+        guard world.size > 1 else { return }
+        var h: UInt64 = 0xcbf2_9ce4_8422_2325
+        func mix(_ v: UInt64) { h = (h ^ v) &* 0x100_0000_01b3 }
+        for (k, v) in step.position.sorted(by: { $0.key < $1.key }) { k.utf8.forEach { mix(UInt64($0)) }; mix(UInt64(bitPattern: Int64(v))) }
+        for (k, g) in step.generators.sorted(by: { $0.key < $1.key }) { k.utf8.forEach { mix(UInt64($0)) }; mix(g.state.seed); mix(g.state.counter) }
+        let v = Int64(bitPattern: h >> 2)   // 62 bits, so that −v never overflows
+        let r = world.allReduceMax([v, -v])
+        guard r[0] == -r[1] else {
+            throw TrainError("\(options.unit) \(index): the ranks' loader positions or random generators differ, so no checkpoint can hold them all; stopping (last checkpoint: \(lastCheckpoint ?? "none"))")
+        }
+    }
+
     /// Every parameter (frozen ones too) takes rank 0's values, so all ranks start equal.
     func broadcastParameters(_ step: RunStep) {
         guard world.size > 1 else { return }
@@ -258,6 +274,7 @@ public final class TrainingRun {
 
         func save(_ evalMetrics: [(String, Float)]) throws {
             lastCheckpointStep = index
+            try checkRanksAgree(step, at: index, lastCheckpoint: lastCheckpoint)
             guard world.isRoot else { lastCheckpoint = checkpoints.manager.path(step: index); return }
             let s = snapshot(step, at: index, metrics: evalMetrics)
             let rank = step.rank(evalMetrics).flatMap { $0.isFinite ? $0 : nil }
