@@ -165,6 +165,7 @@ final class DataParallelTests: XCTestCase {
         }
         let killed = try XCTUnwrap(killedAt, "rank 1 was never found to kill: \(r.output)")
         let seconds = Date().timeIntervalSince(killed)
+        print("data parallel: the job ended \(String(format: "%.2f", seconds)) s after SIGKILL of rank 1")
         XCTAssertNotEqual(r.status, 0, r.output)
         XCTAssertLessThan(seconds, 30, "the job took \(seconds) s to end after the kill")
         XCTAssertTrue(r.output.contains("rank 1") && r.output.contains("signal 9"), r.output)
