@@ -35,6 +35,8 @@ let package = Package(
         .systemLibrary(name: "CSoxr", pkgConfig: "soxr", providers: [.apt(["libsoxr-dev"])]),
         .systemLibrary(name: "CEspeak", pkgConfig: "espeak-ng", providers: [.apt(["libespeak-ng-dev"])]),
         .systemLibrary(name: "CPNG", pkgConfig: "libpng", providers: [.apt(["libpng-dev"])]),
+        // Open MPI's C API (Debian: libopenmpi-dev, openmpi-bin for mpirun).
+        .systemLibrary(name: "CMPI", pkgConfig: "ompi", providers: [.apt(["libopenmpi-dev"])]),
 
         .target(name: "NeoTensor", dependencies: ["CBLAS"], swiftSettings: kernelSettings),
         .target(name: "NeoNN", dependencies: ["NeoTensor"], swiftSettings: kernelSettings),
@@ -53,9 +55,11 @@ let package = Package(
         // Pictar renderer: 3-D lift, motion deformation, translation (see docs/pictar.md).
         .target(name: "Pictar", dependencies: ["NeoTensor", "NeoNN"], swiftSettings: kernelSettings),
         .target(name: "KineticGRPO", dependencies: ["NeoTensor", "NeoNN", "Vocal", "RewardModel"], swiftSettings: kernelSettings),
+        // MPI collectives for data-parallel training; a world of one without an MPI launcher.
+        .target(name: "Distributed", dependencies: ["NeoTensor", "CMPI"]),
         .target(name: "NeoTrain", dependencies: [
             "NeoTensor", "NeoNN", "NeoIO", "NeoAudio", "NeoData", "Vocal", "RewardModel", "KineticGRPO",
-            "Pictar", "HeadRender",
+            "Pictar", "HeadRender", "Distributed",
             .product(name: "TOMLKit", package: "TOMLKit"),
         ]),
         // The ONNX protobuf schema as Swift (Sources/ONNXProto/onnx.pb.swift is generated once and
@@ -89,6 +93,8 @@ let package = Package(
         .target(name: "NeoTestSupport", dependencies: ["NeoTensor", "NeoAudio"]),
         // Runs an engine misuse by name so a test can observe the trap from outside.
         .executableTarget(name: "neo-tensor-probe", dependencies: ["NeoTensor"]),
+        // Runs the MPI collectives on known inputs, for tests that launch it under mpirun.
+        .executableTarget(name: "neo-mpi-probe", dependencies: ["Distributed", "NeoTensor"]),
 
         // Each test target declares every module it imports.
         .testTarget(name: "NeoTensorTests", dependencies: ["NeoTensor", "NeoIO", "NeoTestSupport", "neo-tensor-probe"]),
@@ -111,6 +117,7 @@ let package = Package(
             "NeoTrain", "KineticGRPO", "RewardModel", "Vocal", "NeoData", "NeoAudio", "NeoIO", "NeoNN", "NeoTensor",
             "NeoTestSupport", "neo-train",
         ]),
+        .testTarget(name: "DistributedTests", dependencies: ["Distributed", "NeoTrain", "NeoTensor", "NeoIO", "NeoTestSupport", "neo-mpi-probe", "neo-train"]),
         .testTarget(name: "NeoExportTests", dependencies: [
             "NeoExport", "ONNXProto", "RewardModel", "Vocal", "NeoIO", "NeoNN", "NeoTensor", "NeoTestSupport", "neo-train",
         ]),

@@ -10,6 +10,8 @@ apt_packages=(pkg-config libopenblas-dev libhdf5-dev libsndfile1-dev libzstd-dev
 apt_packages+=(libdlib-dev facedetect)
 # Face-video previews: contact sheets are written as PNG with libpng.
 apt_packages+=(libpng-dev)
+# Open MPI: the C library for data-parallel training and mpirun, used by its tests.
+apt_packages+=(openmpi-bin libopenmpi-dev)
 missing=()
 for p in "${apt_packages[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

@@ -5,7 +5,7 @@ import NeoTrain
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Measure throughput; every figure also as a ratio over a reference from the same run.",
-        subcommands: [BenchEngine.self, BenchVocal.self, BenchAudio.self, BenchRender.self, BenchPictar.self])
+        subcommands: [BenchEngine.self, BenchVocal.self, BenchAudio.self, BenchRender.self, BenchPictar.self, BenchDistributed.self])
 }
 
 struct BenchEngine: ParsableCommand {

@@ -8,6 +8,13 @@ public enum PretrainCommand {
     public static func run(recipePath: String, overrides: [String], runDirectory: String?, resume: Bool,
                            kinds: [ModelKind] = ModelKind.builtIn,
                            debug: DebugHooks = .fromEnvironment()) throws -> TrainingOutcome {
+        try DataParallel.run {
+            try train(recipePath: recipePath, overrides: overrides, runDirectory: runDirectory, resume: resume, kinds: kinds, debug: debug)
+        }
+    }
+
+    static func train(recipePath: String, overrides: [String], runDirectory: String?, resume: Bool, kinds: [ModelKind],
+                      debug: DebugHooks) throws -> TrainingOutcome {
         let schemas = kinds.map(\.schema)
         let recipe = try Recipe.load(path: recipePath, overrides: overrides, kinds: schemas)
         guard let kind = kinds.first(where: { $0.name == recipe.modelKind }) else {

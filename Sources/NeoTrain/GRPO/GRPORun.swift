@@ -1,3 +1,4 @@
+import Distributed
 import Foundation
 import KineticGRPO
 import NeoIO
@@ -114,6 +115,9 @@ public enum GRPOCommand {
     /// call runs records every step and is written there (docs/grpo-rollout-dump.md).
     public static func run(recipePath: String, overrides: [String], runDirectory: String?, resume: Bool,
                            dumpRollout: String? = nil, debug: DebugHooks = .fromEnvironment()) throws -> TrainingOutcome {
+        guard Communicator.world.size == 1 else {
+            throw TrainError("grpo runs as one process for now, but an MPI launcher started \(Communicator.world.size); run it without mpirun (docs/distributed.md)")
+        }
         let setup = try prepare(recipePath: recipePath, overrides: overrides)
         let recipe = setup.recipe, train = setup.train, settings = setup.settings
         let folder = try RunFolder(path: runDirectory ?? recipe.run.outputDir + "/" + recipe.run.name)

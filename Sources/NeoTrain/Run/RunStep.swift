@@ -73,6 +73,12 @@ public struct StepSummary {
 public protocol GradientReducer: AnyObject {
     /// Replaces each parameter's gradient by its mean over the participating processes.
     func reduce(_ parameters: [Parameter]) throws
+    /// The mean of each value over the processes (a step's loss, for the log).
+    func average(_ values: [Double]) -> [Double]
+}
+
+extension GradientReducer {
+    public func average(_ values: [Double]) -> [Double] { values }
 }
 
 /// One process: the gradients are already the mean over the whole batch.
@@ -87,4 +93,6 @@ public struct StepContext {
     /// The newest checkpoint written or resumed from, for error messages.
     public let lastCheckpoint: String?
     public let debug: DebugHooks
+    /// This process's part of every batch (data parallelism; one process: the whole batch).
+    public var shard: BatchShard = .whole
 }

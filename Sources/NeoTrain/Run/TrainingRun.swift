@@ -1,4 +1,6 @@
+import Distributed
 import Foundation
+import NeoIO
 import NeoNN
 import NeoTensor
 
@@ -66,6 +68,13 @@ public struct TrainingOutcome: Sendable {
 ///
 /// Determinism: a run resumed from the checkpoint of step k repeats the uninterrupted run bit
 /// for bit, because the checkpoint holds everything the remaining steps read (`RunStep`).
+///
+/// Under an MPI launcher (`mpirun -np N neo-train …`) every rank runs this loop in lockstep
+/// (`docs/distributed.md`): rank 0 alone holds the lock and writes the recipe, the log and the
+/// checkpoints; on resume it sends the checkpoint's bytes to the others; the parameters are
+/// broadcast from rank 0 before the first step; each rank trains on its `BatchShard` and the
+/// gradients are averaged by `AllReduceReducer`; a stop signal on any rank stops all of them
+/// after the same step.
 public final class TrainingRun {
     public let folder: RunFolder
     public let recipeText: String
@@ -74,30 +83,35 @@ public final class TrainingRun {
     public let options: RunOptions
     public let resume: Bool
     /// Where gradients are averaged across processes (one process: nothing to do).
-    public var reducer: GradientReducer = SingleProcessReducer()
-    private let lock: RunLock
+    public var reducer: GradientReducer
+    /// The processes training together (a world of one without an MPI launcher).
+    public let world: Communicator
+    /// Held by rank 0 only.
+    private let lock: RunLock?
 
     /// Takes the folder's lock and checks that a fresh start finds no checkpoints. With
     /// `previousRecipe`, a resumed run lists the recipe keys changed since its last start.
     public init(folder: RunFolder, recipeText: String, modelKind: String, options: RunOptions, resume: Bool,
-                previousRecipe: ((String) -> [String]?)? = nil) throws {
+                previousRecipe: ((String) -> [String]?)? = nil, world: Communicator = .world) throws {
+        self.world = world
+        reducer = world.size > 1 ? AllReduceReducer(world: world) : SingleProcessReducer()
         self.folder = folder
         self.recipeText = recipeText
         self.modelKind = modelKind
         self.options = options
         self.resume = resume
-        lock = try RunLock(folder: folder.path, note: folder.note)
-        if try !resume && folder.checkpoints(keepLast: options.keepLast).hasAny() {
+        lock = world.isRoot ? try RunLock(folder: folder.path, note: folder.note) : nil
+        if try world.isRoot && !resume && folder.checkpoints(keepLast: options.keepLast).hasAny() {
             throw TrainError("\(folder.path) already holds checkpoints; pass --resume to continue that run, or choose another --run-dir")
         }
-        if resume, let previousRecipe, let text = try? String(contentsOfFile: folder.recipePath, encoding: .utf8),
+        if resume, world.isRoot, let previousRecipe, let text = try? String(contentsOfFile: folder.recipePath, encoding: .utf8),
            let changes = previousRecipe(text), !changes.isEmpty {
             folder.note("recipe changed since the last start of this run: " + changes.joined(separator: ", "))
         }
     }
 
     /// Releases the folder's lock (also done when the run is dropped).
-    public func close() { lock.release() }
+    public func close() { lock?.release() }
 
     // MARK: Checkpoints
 
@@ -162,6 +176,56 @@ public final class TrainingRun {
         return out
     }
 
+    // MARK: Processes
+
+    /// A line for the user, from rank 0 only.
+    func note(_ s: String) { if world.isRoot { folder.note(s) } }
+
+    /// The newest valid checkpoint. Several processes: rank 0 chooses and reads it and sends
+    /// its bytes to the others (no shared file system needed), which read them back from a
+    /// private temporary file.
+    func latestCheckpoint(_ checkpoints: RunCheckpoints) throws -> TrainingSnapshot? {
+        guard world.size > 1 else { return try checkpoints.latestValid() }
+        var bytes: [UInt8] = [], path = "", chosen: Checkpoint? = nil
+        if world.isRoot, let (p, c) = checkpoints.manager.latestValid() {
+            guard let data = FileManager.default.contents(atPath: p) else { throw TrainError("\(p): cannot be read") }
+            bytes = [UInt8](data); path = p; chosen = c
+        }
+        bytes = world.broadcast(bytes: bytes)
+        path = String(decoding: world.broadcast(bytes: Array(path.utf8)), as: UTF8.self)
+        guard !bytes.isEmpty else { return nil }
+        if let chosen { return try RunCheckpoints.snapshot(from: chosen, path: path) }
+        let copy = NSTemporaryDirectory() + "neo-train-rank\(world.rank)-\(getpid()).h5"
+        defer { unlink(copy) }
+        guard FileManager.default.createFile(atPath: copy, contents: Data(bytes)) else {
+            throw TrainError("\(copy): cannot write rank \(world.rank)'s copy of \(path)")
+        }
+        return try RunCheckpoints.snapshot(from: try Checkpoint.read(from: copy), path: path)
+    }
+
+    /// The checkpoint stores rank 0's loader position and generator states as every rank's:
+    /// before each checkpoint the ranks compare a hash of theirs (one 16-byte all-reduce), so a
+    /// divergence is an error instead of a silently wrong resume.
+    func checkRanksAgree(_ step: RunStep, at index: Int, lastCheckpoint: String?) throws {
+        guard world.size > 1 else { return }
+        var h: UInt64 = 0xcbf2_9ce4_8422_2325
+        func mix(_ v: UInt64) { h = (h ^ v) &* 0x100_0000_01b3 }
+        for (k, v) in step.position.sorted(by: { $0.key < $1.key }) { k.utf8.forEach { mix(UInt64($0)) }; mix(UInt64(bitPattern: Int64(v))) }
+        for (k, g) in step.generators.sorted(by: { $0.key < $1.key }) { k.utf8.forEach { mix(UInt64($0)) }; mix(g.state.seed); mix(g.state.counter) }
+        let v = Int64(bitPattern: h >> 2)   // 62 bits, so that −v never overflows
+        let r = world.allReduceMax([v, -v])
+        guard r[0] == -r[1] else {
+            throw TrainError("\(options.unit) \(index): the ranks' loader positions or random generators differ, so no checkpoint can hold them all; stopping (last checkpoint: \(lastCheckpoint ?? "none"))")
+        }
+    }
+
+    /// Every parameter (frozen ones too) takes rank 0's values, so all ranks start equal.
+    func broadcastParameters(_ step: RunStep) {
+        guard world.size > 1 else { return }
+        let state = step.model.stateDict(copy: false)
+        world.broadcast(state.keys.sorted().map { state[$0]! })
+    }
+
     // MARK: The loop
 
     /// Runs `step` to `options.steps`: from the newest valid checkpoint when resuming (from
@@ -172,32 +236,35 @@ public final class TrainingRun {
         var start = 0
         var lastCheckpoint: String? = nil
         if resume {
-            if let snap = try checkpoints.latestValid() {
+            if let snap = try latestCheckpoint(checkpoints) {
                 try restore(snap, into: step)
                 start = snap.step
                 lastCheckpoint = snap.path
-                folder.note("resuming from \(snap.path ?? "checkpoint") at \(options.unit) \(snap.step)")
+                note("resuming from \(snap.path ?? "checkpoint") at \(options.unit) \(snap.step)" +
+                     (world.size > 1 ? " on \(world.size) processes" : ""))
             } else {
-                folder.note("no checkpoint in \(folder.path) yet; starting from \(options.unit) 0")
+                note("no checkpoint in \(folder.path) yet; starting from \(options.unit) 0")
             }
         }
+        broadcastParameters(step)
         guard start <= options.steps else {
             throw TrainError("\(lastCheckpoint ?? "checkpoint") is at \(options.unit) \(start), past \(options.stepsKey) = \(options.steps)")
         }
-        try folder.writeRecipe(recipeText)
+        if world.isRoot { try folder.writeRecipe(recipeText) }
 
         // Resumed before the first checkpoint, the run starts over with a fresh log.
-        let metrics = try MetricsLog(path: folder.metricsPath, keepingThrough: start > 0 ? start : nil)
-        if start == 0 && options.evaluateAtStart && options.evalEvery > 0 {
+        let metrics = world.isRoot ? try MetricsLog(path: folder.metricsPath, keepingThrough: start > 0 ? start : nil) : nil
+        if start == 0 && options.evaluateAtStart && options.evalEvery > 0 && world.isRoot {
             var record = MetricsRecord(step: 0)
             for (k, v) in try evaluate(step, at: 0) { record.set(k, v) }
-            try metrics.append(record)
+            try metrics?.append(record)
         }
 
         let stop = StopSignal()
         defer { stop.stop() }
-        let progress = ProgressLine(total: options.steps, every: options.logEvery)
-        defer { progress.finish() }
+        let progress = world.isRoot ? ProgressLine(total: options.steps, every: options.logEvery) : nil
+        defer { progress?.finish() }
+        let shard = BatchShard(rank: world.rank, count: world.size)
         let sessionStart = DispatchTime.now().uptimeNanoseconds
         var smoothedRate: Double? = nil
         var index = start
@@ -206,14 +273,22 @@ public final class TrainingRun {
         step.model.train()
 
         func save(_ evalMetrics: [(String, Float)]) throws {
+            lastCheckpointStep = index
+            try checkRanksAgree(step, at: index, lastCheckpoint: lastCheckpoint)
+            guard world.isRoot else { lastCheckpoint = checkpoints.manager.path(step: index); return }
             let s = snapshot(step, at: index, metrics: evalMetrics)
             let rank = step.rank(evalMetrics).flatMap { $0.isFinite ? $0 : nil }
             lastCheckpoint = try checkpoints.save(s, rank: rank, debug: options.debug)
-            lastCheckpointStep = index
+        }
+        // A stop asked of any rank stops every rank after the same step.
+        func stopRequested() -> Int32? {
+            guard world.size > 1 else { return stop.requested }
+            let s = world.allReduceMax([Int64(stop.requested ?? 0)])[0]
+            return s > 0 ? Int32(s) : nil
         }
 
         while index < options.steps {
-            if let sig = stop.requested {
+            if let sig = stopRequested() {
                 // A signal that arrived while the previous step's checkpoint was being written.
                 if lastCheckpointStep != index { try save([]) }
                 return TrainingOutcome(ending: .interrupted(signal: sig), step: index, startStep: start,
@@ -221,14 +296,14 @@ public final class TrainingRun {
             }
             let t0 = DispatchTime.now().uptimeNanoseconds
             let summary = try step.run(step: index, context: StepContext(reducer: reducer, lastCheckpoint: lastCheckpoint,
-                                                                         debug: options.debug))
+                                                                         debug: options.debug, shard: shard))
             index += 1
             lastLoss = summary.loss
             var record = summary.record
 
             var evalMetrics: [(String, Float)] = []
             var evalSeconds = 0.0
-            if options.evalEvery > 0 && (index % options.evalEvery == 0 || index == options.steps) {
+            if options.evalEvery > 0 && (index % options.evalEvery == 0 || index == options.steps) && world.isRoot {
                 let e0 = DispatchTime.now().uptimeNanoseconds
                 evalMetrics = try evaluate(step, at: index)
                 evalSeconds = Double(DispatchTime.now().uptimeNanoseconds - e0) / 1e9
@@ -242,13 +317,14 @@ public final class TrainingRun {
             record.setTiming("elapsed_s", Double(t1 - sessionStart) / 1e9)
             if !evalMetrics.isEmpty { record.setTiming("eval_s", evalSeconds) }
             for (k, v) in summary.timings { record.setTiming(k, v) }
-            try metrics.append(record)
+            try metrics?.append(record)
 
             let due = options.checkpointEvery > 0 && index % options.checkpointEvery == 0
-            if due || index == options.steps || stop.requested != nil { try save(evalMetrics) }
+            let stopping = index < options.steps && stopRequested() != nil
+            if due || index == options.steps || stopping { try save(evalMetrics) }
             let extra = ([summary.progress].filter { !$0.isEmpty } + evalMetrics.map { "\($0.0) \(ProgressLine.format($0.1))" })
                 .joined(separator: "  ")
-            progress.update(step: index, loss: summary.loss, lr: summary.learningRate, itPerSecond: smoothedRate ?? rate, extra: extra)
+            progress?.update(step: index, loss: summary.loss, lr: summary.learningRate, itPerSecond: smoothedRate ?? rate, extra: extra)
 
             if options.debug.stepDelay > 0 { Thread.sleep(forTimeInterval: options.debug.stepDelay) }
         }

@@ -30,6 +30,10 @@ public protocol TrainingTask: AnyObject {
     var source: Source { get }
     /// A scalar loss for one micro-batch, recorded on the current tape.
     func loss(_ batch: Source.Batch) throws -> Tensor
+    /// The loss of this process's part of `batch` (data parallelism: `BatchShard`), drawing
+    /// from the task's generators exactly as `loss(batch)` does for the whole batch, so every
+    /// rank's generators stay equal to a single process's. Default: only the whole batch.
+    func loss(_ batch: Source.Batch, shard: BatchShard) throws -> Tensor
     /// Held-out metrics (lower is better for the first one), computed without gradients in
     /// evaluation mode; called every `train.eval_every` steps. Default: none.
     func evaluate() throws -> [(String, Float)]
@@ -40,6 +44,13 @@ public protocol TrainingTask: AnyObject {
 extension TrainingTask {
     public func evaluate() throws -> [(String, Float)] { [] }
     public var generators: [String: Generator] { [:] }
+
+    public func loss(_ batch: Source.Batch, shard: BatchShard) throws -> Tensor {
+        guard shard.isWhole else {
+            throw TrainError("this model kind cannot split its batches over \(shard.count) processes yet; run it as one process")
+        }
+        return try loss(batch)
+    }
 }
 
 extension Generator {

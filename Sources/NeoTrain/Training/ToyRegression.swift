@@ -165,6 +165,13 @@ public enum ToyRegression {
             (mlp(batch.0) - batch.1).square().mean()
         }
 
+        public func loss(_ batch: (Tensor, Tensor), shard: BatchShard) throws -> Tensor {
+            guard !shard.isWhole else { return try loss(batch) }
+            let r = try shard.range(batch: batch.0.shape[0])
+            return try loss((batch.0.slice(dim: 0, start: r.lowerBound, end: r.upperBound).contiguous(),
+                             batch.1.slice(dim: 0, start: r.lowerBound, end: r.upperBound).contiguous()))
+        }
+
         public func evaluate() throws -> [(String, Float)] {
             [("eval_loss", (mlp(evalSet.0) - evalSet.1).square().mean().item)]
         }

@@ -78,7 +78,7 @@ public final class PretrainStep<Task: TrainingTask>: RunStep {
             let before = task.source.position
             let batch = try task.source.next()
             let tape = Tape()
-            let loss = try tape.record { try task.loss(batch) }
+            let loss = try tape.record { try task.loss(batch, shard: context.shard) }
             guard loss.count == 1 else {
                 throw TrainError("the loss returned shape \(loss.shape), expected a scalar")
             }
@@ -101,7 +101,8 @@ public final class PretrainStep<Task: TrainingTask>: RunStep {
         optimizer.zeroGrad()
         ema?.update()
 
-        let loss = Float(lossSum / Double(accumulation))
+        // Every rank's part is equal, so the mean of the ranks' losses is the batch's loss.
+        let loss = Float(context.reducer.average([lossSum])[0] / Double(accumulation))
         var record = MetricsRecord(step: step)
         record.set("loss", loss)
         record.set("lr", lr)

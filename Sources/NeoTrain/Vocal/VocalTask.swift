@@ -121,8 +121,28 @@ public final class VocalTask: TrainingTask {
         flowMatchingLoss(model: vocal.vocal, batch: vocal.normalized(batch), settings: settings, generator: flow)
     }
 
+    /// The draws of the whole batch come from `flow` on every rank (so the generator advances
+    /// as in one process); this rank's samples and their draws are cut out of them.
+    public func loss(_ batch: VocalBatch, shard: BatchShard) throws -> Tensor {
+        guard !shard.isWhole else { return try loss(batch) }
+        let r = try shard.range(batch: batch.batch)
+        let draw = FlowMatchingDraw.draw(shape: batch.motion.shape, settings: settings, generator: flow)
+        let part = FlowMatchingDraw(t: Array(draw.t[r]), keep: Array(draw.keep[r]), noise: draw.noise.rows(r))
+        return flowMatchingLoss(model: vocal.vocal, batch: vocal.normalized(batch.rows(r)), draw: part)
+    }
+
     public func evaluate() throws -> [(String, Float)] {
         [("eval_loss", Float(flowMatchingValidationLoss(model: vocal.vocal, batches: validation.map(vocal.normalized),
                                                         settings: settings, seed: validationSeed)))]
+    }
+}
+
+extension VocalBatch {
+    /// Samples `r` of the batch (every tensor and label cut along the batch dimension).
+    func rows(_ r: Range<Int>) -> VocalBatch {
+        let c = conditions
+        return VocalBatch(motion: motion.rows(r), conditions: VocalConditions(
+            audio: c.audio.rows(r), identity: c.identity?.rows(r), emotion: c.emotion.map { Array($0[r]) },
+            reference: c.reference?.rows(r), prefix: c.prefix?.rows(r), prefixMask: c.prefixMask?.rows(r)))
     }
 }
