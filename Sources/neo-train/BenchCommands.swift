@@ -122,6 +122,6 @@ struct BenchRender: ParsableCommand {
 
     func run() throws {
         let r = try RenderBenchmark.run(frames: frames, threads: threads, asset: asset)
-        print(json ? try RenderBenchmark.json(r) : RenderBenchmark.table(r))
+        print(json ? try r.json() : RenderBenchmark.table(r))
     }
 }

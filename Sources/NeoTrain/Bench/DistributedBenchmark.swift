@@ -55,7 +55,7 @@ public enum DistributedBenchmark {
         public var step: Step
     }
 
-    public struct Result: Codable, Sendable {
+    public struct Result: Codable, Sendable, JSONReport {
         public var note: String
         public var recipe: String
         public var oneProcess: Step
@@ -69,11 +69,6 @@ public enum DistributedBenchmark {
         public var bucketBytes: Int
         public var projection: [Projection]
 
-        public func json() throws -> String {
-            let e = JSONEncoder()
-            e.outputFormatting = [.prettyPrinted, .sortedKeys]
-            return String(decoding: try e.encode(self), as: UTF8.self)
-        }
 
         public func table() -> String {
             func f(_ v: Double, _ d: Int = 3) -> String { String(format: "%.\(d)f", v) }

@@ -59,7 +59,7 @@ public enum PictarBenchmark {
         public var cpuSeconds: Double?
     }
 
-    public struct Result: Codable, Sendable {
+    public struct Result: Codable, Sendable, JSONReport {
         public var size: String
         public var imageSize: Int
         public var threads: Int
@@ -83,11 +83,6 @@ public enum PictarBenchmark {
         public var torchGradientRelativeError: Double?
         public var speedupOverTorch: Double?
 
-        public func json() throws -> String {
-            let e = JSONEncoder()
-            e.outputFormatting = [.prettyPrinted, .sortedKeys]
-            return String(decoding: try e.encode(self), as: UTF8.self)
-        }
 
         public func table() -> String {
             func s(_ v: Double) -> String { String(format: "%.3f s", v) }

@@ -18,7 +18,7 @@ public enum RenderBenchmark {
         public var fpsFramesAcrossThreads: Double
     }
 
-    public struct Result: Codable, Sendable {
+    public struct Result: Codable, Sendable, JSONReport {
         public var threads: Int
         public var sizes: [Size]
         /// Seconds to render 1500 frames (one minute at 25 fps) at 128 px on `threads` threads (the
@@ -85,12 +85,6 @@ public enum RenderBenchmark {
             a.scale.append(1); a.translation += [0, 0, 0]
         }
         return a
-    }
-
-    public static func json(_ r: Result) throws -> String {
-        let enc = JSONEncoder()
-        enc.outputFormatting = [.prettyPrinted, .sortedKeys]
-        return String(decoding: try enc.encode(r), as: UTF8.self)
     }
 
     public static func table(_ r: Result) -> String {

@@ -38,7 +38,7 @@ public enum VocalBenchmark {
         public var featureSeconds: Double?
     }
 
-    public struct Result: Codable, Sendable {
+    public struct Result: Codable, Sendable, JSONReport {
         public var recipe: String
         public var parameters: Int
         public var batch: Int
@@ -56,11 +56,6 @@ public enum VocalBenchmark {
         /// nil when the run skipped sampling.
         public var sampling: Sampling?
 
-        public func json() throws -> String {
-            let e = JSONEncoder()
-            e.outputFormatting = [.prettyPrinted, .sortedKeys]
-            return String(decoding: try e.encode(self), as: UTF8.self)
-        }
 
         public func table() -> String {
             func s(_ v: Double) -> String { String(format: "%.3f s", v) }

@@ -49,7 +49,7 @@ public enum EvalMotionCommand {
         public var seconds: Double?
     }
 
-    public struct Result: Codable, Sendable {
+    public struct Result: Codable, Sendable, JSONReport {
         public var checkpoint: String
         public var step: Int
         public var weights: String
@@ -67,12 +67,6 @@ public enum EvalMotionCommand {
         public var lipSyncReference: String
         public var rows: [Row]
 
-        public func json() throws -> String {
-            let enc = JSONEncoder()
-            enc.outputFormatting = [.prettyPrinted, .sortedKeys]
-            enc.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
-            return String(decoding: try enc.encode(self), as: UTF8.self)
-        }
 
         /// The metrics as a fixed-width table.
         public func table() -> String {
