@@ -103,8 +103,8 @@ public enum EngineBenchmark {
     /// Runs every measurement; `quick` runs one round of one repetition (for tests of the
     /// command itself).
     public static func run(quick: Bool = false) -> EngineBenchmarkResult {
-        let reps = quick ? 1 : 3
-        let rounds = quick ? 1 : 5
+        let reps = quick ? 1 : 5
+        let rounds = quick ? 1 : 9
         let g = Generator(seed: 1)
         let wall: (Op) -> Double = { op in time(repeats: reps, op.body) }
 
