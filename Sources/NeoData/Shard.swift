@@ -23,7 +23,7 @@ public enum LabelTrack: Sendable, Equatable {
 }
 
 /// One clip in memory: 16 kHz audio, motion [frames, motionDim] at 25 fps, optional cached
-/// audio features [2·frames, featureDim], per-frame labels and the attributes of DESIGN §3.
+/// audio features [2·frames, featureDim], per-frame labels and the attributes of docs/architecture.md §3.
 public struct Clip: Sendable {
     public var id: String
     public var identity: String
