@@ -149,8 +149,6 @@ public enum DistributedBenchmark {
         return Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9
     }
 
-    static func median(_ xs: [Double]) -> Double { xs.sorted()[xs.count / 2] }
-
     /// The step of `recipe` at this process count: median of `repeats` after a warm-up step.
     static func measureStep(recipe: Recipe, batch: Int, repeats: Int, world: Communicator) throws -> Step {
         let threads = DataParallel.threadsPerRank(world: world)
@@ -167,7 +165,7 @@ public enum DistributedBenchmark {
             }
             let comm = ((reducer as? AllReduceReducer)?.seconds ?? 0) - reduced0
             // Every rank waits for the slowest: the step time is rank 0's after a barrier.
-            let t = median(times), c = comm / Double(repeats)
+            let t = VocalBenchmark.median(times), c = comm / Double(repeats)
             return Step(processes: world.size, threadsPerRank: threads, globalBatch: batch, stepSeconds: t,
                         allReduceSeconds: c, communicationFraction: t > 0 ? c / t : 0, gradientBytes: step.gradientBytes)
         }
@@ -197,7 +195,7 @@ public enum DistributedBenchmark {
                 world.barrier()
                 times.append(seconds { c.allReduceAverage(buffers) })
             }
-            let t = median(times), n = Double(world.size)
+            let t = VocalBenchmark.median(times), n = Double(world.size)
             return AllReduce(processes: world.size, bucketBytes: bucket, bytes: 4 * floats, seconds: t, bestSeconds: times.min() ?? t,
                              algorithmGBps: Double(4 * floats) / t / 1e9,
                              busGBps: 2 * (n - 1) / n * Double(4 * floats) / t / 1e9)
